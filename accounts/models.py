@@ -225,8 +225,9 @@ class Session(models.Model):
 
     class Meta:
         db_table = "session"
-        # Merging a new batch into existing sessions looks up an account's sessions by time.
-        indexes = [models.Index(fields=["account", "started_at"], name="session_account_started")]
+        # Merging a batch looks up sessions ending after its first request: in the usual,
+        # roughly chronological delivery that is the last one or none, so index ended_at.
+        indexes = [models.Index(fields=["account", "ended_at"], name="session_account_ended")]
 
 
 class AccountHour(models.Model):

@@ -1,0 +1,233 @@
+"""Request records: COPY into a staging table, then one set-based merge.
+
+Low-cardinality strings are dictionary-encoded in Python while staging (cheap dict look-ups
+on the parsing core) so the merge joins nothing but accounts and API keys.
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+
+from accounts.models import IP_TYPES
+from ingest.loader.lookups import LOOKUP_TABLES, LookupCache
+from ingest.loader.partitions import ensure_month_partitions
+from ingest.loader.sessions import merge_sessions
+from ingest.validation import REQUEST_FIELDS
+
+_SQL_TYPES = {
+    "ts": "timestamptz",
+    "ip": "inet",
+    "asn": "bigint",
+    "ip_type": "smallint",
+    "status_code": "smallint",
+    "input_tokens": "integer",
+    "output_tokens": "integer",
+    "latency_ms": "integer",
+    "prompt_simhash": "bigint",
+    "turn": "integer",
+    "tool_count": "integer",
+    "reasoning_requested": "boolean",
+    "stream": "boolean",
+}
+_LOOKUP_FIELDS = [f for f in REQUEST_FIELDS if f in LOOKUP_TABLES]
+_IDX = {name: i for i, name in enumerate(REQUEST_FIELDS)}
+_IP_TYPE_CODES = {name: code for code, name in enumerate(IP_TYPES)}
+_SIGN = 1 << 63
+
+
+def _stage_type(name: str) -> str:
+    if name in LOOKUP_TABLES:
+        return "integer"
+    return _SQL_TYPES.get(name, "text")
+
+
+STAGE_COLUMNS = ["line", *REQUEST_FIELDS, "digest"]
+_STAGE_DDL = ", ".join(
+    ["line bigint", *(f"{name} {_stage_type(name)}" for name in REQUEST_FIELDS), "digest bigint"]
+)
+_COPY_SQL = f"COPY stage_request ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
+
+
+def _signed64(hex16: str) -> int:
+    value = int(hex16, 16)
+    return value - (1 << 64) if value >= _SIGN else value
+
+
+def digest(row: tuple) -> int:
+    """A 64-bit fingerprint of a normalised record: equal content gives an equal digest."""
+    return int.from_bytes(blake2b(repr(row).encode(), digest_size=8).digest(), "big", signed=True)
+
+
+class RequestLoader:
+    """Stages request rows batch by batch and merges them when the file is read."""
+
+    def __init__(self, cursor, run_id: int, lookups: LookupCache, side):
+        self._cursor = cursor
+        self._run_id = run_id
+        self._lookups = lookups
+        self._side = side
+        self._months: set[str] = set()
+        self._staged = 0
+        cursor.execute(f"CREATE TEMP TABLE stage_request ({_STAGE_DDL}) ON COMMIT DROP")
+
+    def add(self, good: list[tuple[int, tuple]]) -> None:
+        """Stage one batch of ``(line, validated row)``."""
+        if not good:
+            return
+        encoders = self._encoders(good)
+        ts_i, ip_type_i, simhash_i = _IDX["ts"], _IDX["ip_type"], _IDX["prompt_simhash"]
+        months = self._months
+        with self._cursor.copy(_COPY_SQL) as copy:
+            write = copy.write_row
+            for line, row in good:
+                out = list(row)
+                for i, ids in encoders:
+                    value = out[i]
+                    if value is not None:
+                        out[i] = ids[value]
+                if out[ip_type_i] is not None:
+                    out[ip_type_i] = _IP_TYPE_CODES[out[ip_type_i]]
+                if out[simhash_i] is not None:
+                    out[simhash_i] = _signed64(out[simhash_i])
+                months.add(row[ts_i][:7])
+                write((line, *out, digest(row)))
+        self._staged += len(good)
+
+    def _encoders(self, good: list[tuple[int, tuple]]) -> list[tuple[int, dict[str, int]]]:
+        encoders = []
+        for name in _LOOKUP_FIELDS:
+            i = _IDX[name]
+            table = LOOKUP_TABLES[name]
+            values = {row[i] for _, row in good}
+            values.discard(None)
+            self._lookups.register(table, values)
+            encoders.append((i, self._lookups.ids(table)))
+        return encoders
+
+    def finish(self) -> dict[str, int]:
+        """Merge the staged rows; return loaded, duplicates and conflicting_duplicates."""
+        if not self._staged:
+            return {"loaded": 0, "duplicates": 0, "conflicting_duplicates": 0}
+        ensure_month_partitions(self._side, self._months)
+        execute = self._cursor.execute
+        execute("ANALYZE stage_request")
+        for statement in _MERGE:
+            execute(statement, {"run_id": self._run_id})
+        loaded = _scalar(self._cursor, "SELECT count(*) FROM stage_new")
+        merge_sessions(self._cursor)
+        duplicates = self._staged - loaded
+        conflicting = _scalar(self._cursor, _CONFLICTS) if duplicates else 0
+        return {"loaded": loaded, "duplicates": duplicates, "conflicting_duplicates": conflicting}
+
+
+def _scalar(cursor, sql: str) -> int:
+    cursor.execute(sql)
+    return cursor.fetchone()[0]
+
+
+_MERGE = [
+    # Requests may name accounts whose record comes later, or never: keep a placeholder.
+    """
+    INSERT INTO account (account_id, is_placeholder, request_count, updated_at)
+    SELECT DISTINCT account_id, true, 0, now() FROM stage_request
+    ORDER BY 1
+    ON CONFLICT (account_id) DO NOTHING
+    """,
+    # The first record of a request_id in the file wins over later ones in the same file.
+    """
+    CREATE TEMP TABLE stage_first ON COMMIT DROP AS
+    SELECT DISTINCT ON (s.request_id) s.*, a.id AS account_pk
+    FROM stage_request s JOIN account a ON a.account_id = s.account_id
+    ORDER BY s.request_id, s.line
+    """,
+    # request_key decides what is new: a concurrent loader inserting the same ids waits on
+    # the unique index and then skips them, so overlapping files never double a request.
+    """
+    CREATE TEMP TABLE stage_new ON COMMIT DROP AS
+    WITH inserted AS (
+        INSERT INTO request_key (request_id, ts, account_id, digest)
+        SELECT request_id, ts, account_pk, digest FROM stage_first
+        ON CONFLICT (request_id) DO NOTHING
+        RETURNING request_id
+    )
+    SELECT f.* FROM stage_first f JOIN inserted USING (request_id)
+    """,
+    "ANALYZE stage_new",
+    """
+    INSERT INTO api_key (key_id, account_id, first_seen, last_seen)
+    SELECT DISTINCT ON (api_key_id) api_key_id, account_pk,
+           min(ts) OVER (PARTITION BY api_key_id), max(ts) OVER (PARTITION BY api_key_id)
+    FROM stage_new WHERE api_key_id IS NOT NULL
+    ORDER BY api_key_id, ts
+    ON CONFLICT (key_id) DO UPDATE
+    SET first_seen = least(api_key.first_seen, excluded.first_seen),
+        last_seen = greatest(api_key.last_seen, excluded.last_seen)
+    """,
+    """
+    INSERT INTO request (
+        ts, asn, prompt_simhash, account_id, api_key_id, org_id, country_id, user_agent_id,
+        client_fingerprint_id, model_id, input_tokens, output_tokens, latency_ms, category_id,
+        template_id, system_prompt_id, turn, tool_count, prompt_lang_id, ingest_run_id,
+        status_code, ip_type, reasoning_requested, stream, ip, request_id, end_user_id,
+        prompt_hash, conversation_id)
+    SELECT n.ts, n.asn, n.prompt_simhash, n.account_pk, k.id, n.org_id, n.country, n.user_agent,
+        n.client_fingerprint, n.model, n.input_tokens, n.output_tokens, n.latency_ms, n.category,
+        n.template_hash, n.system_prompt_hash, n.turn, n.tool_count, n.prompt_lang, %(run_id)s,
+        n.status_code, n.ip_type, n.reasoning_requested, n.stream, n.ip, n.request_id, n.end_user_id,
+        n.prompt_hash, n.conversation_id
+    FROM stage_new n LEFT JOIN api_key k ON k.key_id = n.api_key_id
+    """,
+    """
+    INSERT INTO request_excerpt (request_id, excerpt)
+    SELECT request_id, prompt_excerpt FROM stage_new WHERE prompt_excerpt IS NOT NULL
+    """,
+    """
+    INSERT INTO account_hour (account_id, hour, model_id, category_id, requests, input_tokens,
+                              output_tokens, reasoning_requests, error_requests)
+    SELECT account_pk, date_trunc('hour', ts), model, coalesce(category, 0), count(*),
+           sum(input_tokens), sum(output_tokens),
+           count(*) FILTER (WHERE reasoning_requested), count(*) FILTER (WHERE status_code >= 400)
+    FROM stage_new GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (account_id, hour, model_id, category_id) DO UPDATE
+    SET requests = account_hour.requests + excluded.requests,
+        input_tokens = account_hour.input_tokens + excluded.input_tokens,
+        output_tokens = account_hour.output_tokens + excluded.output_tokens,
+        reasoning_requests = account_hour.reasoning_requests + excluded.reasoning_requests,
+        error_requests = account_hour.error_requests + excluded.error_requests
+    """,
+    """
+    INSERT INTO traffic_hour (hour, model_id, category_id, requests, input_tokens, output_tokens,
+                              reasoning_requests, error_requests)
+    SELECT date_trunc('hour', ts), model, coalesce(category, 0), count(*), sum(input_tokens),
+           sum(output_tokens), count(*) FILTER (WHERE reasoning_requested),
+           count(*) FILTER (WHERE status_code >= 400)
+    FROM stage_new GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
+    ON CONFLICT (hour, model_id, category_id) DO UPDATE
+    SET requests = traffic_hour.requests + excluded.requests,
+        input_tokens = traffic_hour.input_tokens + excluded.input_tokens,
+        output_tokens = traffic_hour.output_tokens + excluded.output_tokens,
+        reasoning_requests = traffic_hour.reasoning_requests + excluded.reasoning_requests,
+        error_requests = traffic_hour.error_requests + excluded.error_requests
+    """,
+    """
+    UPDATE account a
+    SET first_request_at = least(a.first_request_at, s.first_ts),
+        last_request_at = greatest(a.last_request_at, s.last_ts),
+        request_count = a.request_count + s.n
+    FROM (SELECT account_pk, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n
+          FROM stage_new GROUP BY account_pk) s
+    WHERE a.id = s.account_pk
+    """,
+]
+
+# A repeat whose content differs from the record kept: within the file, or against an
+# earlier load.
+_CONFLICTS = """
+SELECT
+  (SELECT count(*) FROM stage_request s JOIN stage_first f USING (request_id)
+   WHERE s.line <> f.line AND s.digest <> f.digest)
++ (SELECT count(*) FROM stage_first f JOIN request_key k USING (request_id)
+   WHERE k.digest <> f.digest AND NOT EXISTS (SELECT 1 FROM stage_new n WHERE n.request_id = f.request_id))
+"""

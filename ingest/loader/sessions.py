@@ -1,0 +1,64 @@
+"""Sessions: runs of one account's (and key's) requests with gaps under 30 minutes.
+
+New rows are cut into islands, then merged with the existing sessions they touch: the
+union of intervals whose gaps are under 30 minutes is exactly the sessions of all rows, so
+files may arrive in any order.
+"""
+
+from __future__ import annotations
+
+_STEPS = [
+    """
+    CREATE TEMP TABLE new_islands ON COMMIT DROP AS
+    WITH marked AS (
+        SELECT n.account_pk, coalesce(k.id, 0) AS key_pk, n.ts, n.input_tokens, n.output_tokens,
+               CASE WHEN n.ts - lag(n.ts) OVER w < interval '30 minutes' THEN 0 ELSE 1 END AS brk
+        FROM stage_new n LEFT JOIN api_key k ON k.key_id = n.api_key_id
+        WINDOW w AS (PARTITION BY n.account_pk, coalesce(k.id, 0) ORDER BY n.ts)
+    ), grouped AS (
+        SELECT *, sum(brk) OVER (PARTITION BY account_pk, key_pk ORDER BY ts ROWS UNBOUNDED PRECEDING) AS g
+        FROM marked
+    )
+    SELECT account_pk, key_pk, min(ts) AS started, max(ts) AS ended, count(*) AS n,
+           sum(input_tokens) AS tokens_in, sum(output_tokens) AS tokens_out
+    FROM grouped GROUP BY account_pk, key_pk, g
+    """,
+    "ANALYZE new_islands",
+    """
+    CREATE TEMP TABLE touched ON COMMIT DROP AS
+    WITH removed AS (
+        DELETE FROM session s USING new_islands i
+        WHERE s.account_id = i.account_pk AND coalesce(s.api_key_id, 0) = i.key_pk
+          AND s.ended_at > i.started - interval '30 minutes'
+          AND s.started_at < i.ended + interval '30 minutes'
+        RETURNING s.account_id, coalesce(s.api_key_id, 0) AS key_pk, s.started_at, s.ended_at,
+                  s.request_count, s.input_tokens, s.output_tokens
+    )
+    SELECT * FROM removed
+    """,
+    """
+    INSERT INTO session (account_id, api_key_id, started_at, ended_at, request_count, input_tokens, output_tokens)
+    WITH spans AS (
+        SELECT account_pk, key_pk, started, ended, n, tokens_in, tokens_out FROM new_islands
+        UNION ALL
+        SELECT account_id, key_pk, started_at, ended_at, request_count, input_tokens, output_tokens FROM touched
+    ), marked AS (
+        SELECT *, CASE WHEN started - max(ended) OVER w < interval '30 minutes' THEN 0 ELSE 1 END AS brk
+        FROM spans
+        WINDOW w AS (PARTITION BY account_pk, key_pk ORDER BY started, ended
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    ), grouped AS (
+        SELECT *, sum(brk) OVER (PARTITION BY account_pk, key_pk ORDER BY started, ended
+                                 ROWS UNBOUNDED PRECEDING) AS g
+        FROM marked
+    )
+    SELECT account_pk, nullif(key_pk, 0), min(started), max(ended), sum(n), sum(tokens_in), sum(tokens_out)
+    FROM grouped GROUP BY account_pk, key_pk, g
+    """,
+]
+
+
+def merge_sessions(cursor) -> None:
+    """Fold the rows of ``stage_new`` into ``session`` (inside the load transaction)."""
+    for statement in _STEPS:
+        cursor.execute(statement)

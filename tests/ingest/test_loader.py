@@ -1,0 +1,220 @@
+"""The loader against real PostgreSQL: encodings, bad input, repeats, sessions, rollups."""
+
+from __future__ import annotations
+
+import gzip
+import random
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from accounts.models import Account, AccountHour, ApiKey, Request, RequestKey, Session, TrafficHour
+from ingest import services
+from ingest.models import IngestRun, RejectedRecord
+from tests.support.logs import T0, account, many_requests, request, write_csv, write_jsonl
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ingest(path, kind=None) -> IngestRun:
+    return services.ingest_path(str(path), kind=kind)
+
+
+def test_each_sample_encoding_gives_the_same_four_requests(samples):
+    first = ingest(samples / "requests-sample.jsonl")
+    assert (first.status, first.loaded, first.duplicates) == ("done", 4, 0)
+    for name in ("requests-sample.jsonl.gz", "requests-sample.csv", "requests-sample.parquet"):
+        run = ingest(samples / name)
+        assert (run.status, run.loaded, run.duplicates, run.conflicting_duplicates) == ("done", 0, 4, 0), name
+    assert Request.objects.count() == 4
+    assert Account.objects.get(account_id="acct_NEW0000001").is_placeholder
+
+
+def test_accounts_sample_loads_three_accounts_sharing_a_card(samples):
+    run = ingest(samples / "accounts-sample.jsonl")
+    assert (run.status, run.loaded, run.updated) == ("done", 3, 0)
+    cards = Account.objects.filter(payment_method="prepaid_card").values_list("payment_fingerprint", flat=True)
+    assert len(cards) == 2 and len(set(cards)) == 1
+
+
+def test_invalid_sample_rejects_eight_naming_the_field_and_loads_the_rest(samples):
+    run = ingest(samples / "requests-invalid.jsonl")
+    assert run.status == "done"
+    assert (run.loaded, run.duplicates, run.rejected, run.blank_lines) == (1, 1, 8, 1)
+    assert run.unknown_fields == {"some_future_field": 1}
+    fields = dict(RejectedRecord.objects.filter(run=run).values_list("line", "field"))
+    assert fields == {1: "ts", 2: "ip", 3: "input_tokens", 4: "account_id", 5: "input_tokens", 6: "country",
+                      7: "_record", 8: "_line"}
+    assert Request.objects.get().request_id == "req_ok_09"
+    assert sum(run.rejected_by_reason.values()) == 8
+
+
+@pytest.mark.parametrize("name, words", [("requests-not-gzip.jsonl.gz", "not a gzip"),
+                                         ("requests-truncated.jsonl.gz", "truncated")])
+def test_unreadable_sample_fails_as_a_whole_and_loads_nothing(samples, name, words):
+    run = ingest(samples / name)
+    assert run.status == "failed" and words in run.reason
+    assert Request.objects.count() == 0 and Account.objects.count() == 0
+
+
+def test_truncated_archive_after_many_good_batches_leaves_nothing_loaded(tmp_path, settings):
+    settings.INGEST_BATCH_SIZE = 500
+    path = write_jsonl(tmp_path / "requests-big.jsonl.gz", list(many_requests(5000)), gz=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 200])
+    run = ingest(path)
+    assert run.status == "failed" and "truncated" in run.reason
+    assert run.records >= 1000 and run.loaded == 0  # it read whole batches before the end was found
+    for model in (Request, RequestKey, Account, ApiKey, Session, AccountHour, TrafficHour, RejectedRecord):
+        assert model.objects.count() == 0, model.__name__
+
+
+def test_reingesting_a_file_loads_nothing_new(tmp_path):
+    path = write_jsonl(tmp_path / "requests-a.jsonl", list(many_requests(300)))
+    assert ingest(path).loaded == 300
+    again = ingest(path)
+    assert (again.loaded, again.duplicates, again.conflicting_duplicates) == (0, 300, 0)
+    assert Request.objects.count() == 300
+    assert sum(AccountHour.objects.values_list("requests", flat=True)) == 300
+
+
+def test_overlapping_files_load_each_request_once(tmp_path):
+    rows = list(many_requests(400))
+    a = write_jsonl(tmp_path / "requests-a.jsonl", rows[:250])
+    b = write_csv(tmp_path / "requests-b.csv", rows[150:])
+    assert ingest(a).loaded == 250
+    run_b = ingest(b)
+    assert (run_b.loaded, run_b.duplicates) == (150, 100)
+    assert Request.objects.count() == 400 == RequestKey.objects.count()
+
+
+def test_a_repeat_with_other_content_is_a_conflicting_duplicate_and_the_first_wins(tmp_path):
+    first = write_jsonl(tmp_path / "requests-1.jsonl", [request("r1", 0, input_tokens=5), request("r2", 1)])
+    second = write_jsonl(tmp_path / "requests-2.jsonl", [request("r1", 0, input_tokens=999), request("r2", 1),
+                                                         request("r3", 2), request("r3", 2, output_tokens=1)])
+    ingest(first)
+    run = ingest(second)
+    assert (run.loaded, run.duplicates, run.conflicting_duplicates) == (1, 3, 2)
+    assert Request.objects.get(request_id="r1").input_tokens == 5
+    assert Request.objects.get(request_id="r3").output_tokens == 200
+
+
+def test_placeholder_account_is_filled_by_a_later_record(tmp_path):
+    ingest(write_jsonl(tmp_path / "requests-1.jsonl", [request("r1", 0, account="acct_LATE")]))
+    placeholder = Account.objects.get(account_id="acct_LATE")
+    assert placeholder.is_placeholder and placeholder.request_count == 1
+    run = ingest(write_jsonl(tmp_path / "accounts-1.jsonl", [account("acct_LATE", email="x@example.com")]))
+    assert (run.loaded, run.updated) == (1, 0)
+    filled = Account.objects.get(account_id="acct_LATE")
+    assert not filled.is_placeholder and filled.email == "x@example.com" and filled.request_count == 1
+
+
+def test_later_account_record_replaces_only_the_fields_it_carries(tmp_path):
+    records = [
+        account("acct_U", email="a@example.com", plan="free", org_id="org_1"),
+        account("acct_U", plan="build"),
+        account("acct_U", plan="build"),
+        account("acct_U", status="SUSPENDED"),
+    ]
+    run = ingest(write_jsonl(tmp_path / "accounts-u.jsonl", records))
+    assert (run.loaded, run.updated, run.duplicates) == (1, 2, 1)
+    acct = Account.objects.select_related("org").get(account_id="acct_U")
+    assert (acct.email, acct.plan, acct.status, acct.org.value) == ("a@example.com", "build", "suspended", "org_1")
+    again = ingest(write_jsonl(tmp_path / "accounts-u2.jsonl", records[-1:]))
+    assert (again.loaded, again.updated, again.duplicates) == (0, 0, 1)
+
+
+def _sessions_by_hand(minutes_by_key: dict) -> set:
+    sessions = set()
+    for (acct, key), minutes in minutes_by_key.items():
+        minutes = sorted(minutes)
+        start = prev = minutes[0]
+        count = 1
+        for m in minutes[1:]:
+            if m - prev >= 30:
+                sessions.add((acct, key, start, prev, count))
+                start, count = m, 0
+            prev = m
+            count += 1
+        sessions.add((acct, key, start, prev, count))
+    return sessions
+
+
+def test_sessions_are_the_same_whatever_order_the_files_come_in(tmp_path):
+    rng = random.Random(7)
+    rows, minutes_by_key = [], {}
+    for i in range(600):
+        acct, key = f"acct_{rng.randrange(4)}", rng.choice(["k1", "k2", None])
+        minute = rng.choice([rng.uniform(0, 600), rng.uniform(2000, 2100)])
+        minute = round(minute, 3)
+        rows.append(request(f"s{i}", minute, account=acct, api_key_id=f"{acct}-{key}" if key else None))
+        minutes_by_key.setdefault((acct, f"{acct}-{key}" if key else None), []).append(minute)
+    rng.shuffle(rows)
+    for n, chunk in enumerate(rows[i:i + 97] for i in range(0, len(rows), 97)):
+        ingest(write_jsonl(tmp_path / f"requests-{n}.jsonl", chunk))
+    got = set()
+    for s in Session.objects.select_related("account", "api_key"):
+        start = round((s.started_at - T0).total_seconds() / 60, 3)
+        end = round((s.ended_at - T0).total_seconds() / 60, 3)
+        got.add((s.account.account_id, s.api_key.key_id if s.api_key else None, start, end, s.request_count))
+    assert got == _sessions_by_hand(minutes_by_key)
+
+
+def test_a_gap_of_exactly_thirty_minutes_starts_a_new_session(tmp_path):
+    ingest(write_jsonl(tmp_path / "requests-g.jsonl", [request("g1", 0), request("g2", 29.99), request("g3", 59.99)]))
+    assert sorted(Session.objects.values_list("request_count", flat=True)) == [1, 2]
+
+
+def test_rollups_count_what_the_request_table_holds(tmp_path):
+    rows = [request(f"h{i}", i * 7, account=f"acct_{i % 3}", category=["coding", None, "math"][i % 3],
+                    reasoning_requested=i % 2 == 0, status_code=500 if i % 5 == 0 else 200) for i in range(120)]
+    ingest(write_jsonl(tmp_path / "requests-h.jsonl", rows[:70]))
+    ingest(write_jsonl(tmp_path / "requests-h2.jsonl", rows[50:]))
+    with connection.cursor() as cur:
+        cur.execute("""SELECT account_id, date_trunc('hour', ts), model_id, coalesce(category_id, 0), count(*),
+                              sum(input_tokens), count(*) FILTER (WHERE reasoning_requested),
+                              count(*) FILTER (WHERE status_code >= 400)
+                       FROM request GROUP BY 1, 2, 3, 4""")
+        expected = set(cur.fetchall())
+        cur.execute("""SELECT account_id, hour, model_id, category_id, requests, input_tokens, reasoning_requests,
+                              error_requests FROM account_hour""")
+        assert set(cur.fetchall()) == expected
+    assert sum(TrafficHour.objects.values_list("requests", flat=True)) == 120
+    acct = Account.objects.get(account_id="acct_0")
+    assert acct.request_count == 40
+    assert acct.first_request_at == T0 and acct.last_request_at == T0 + timedelta(minutes=117 * 7)
+
+
+def test_unknown_fields_are_counted_per_name(tmp_path):
+    rows = [request("u1", 0, extra_a=1), request("u2", 1, extra_a=2, extra_b="x"), request("u3", 2, extra_b=None)]
+    run = ingest(write_jsonl(tmp_path / "requests-u.jsonl", rows))
+    assert run.loaded == 3 and run.unknown_fields == {"extra_a": 2, "extra_b": 1}
+
+
+def test_empty_files_load_nothing_and_are_not_failures(tmp_path):
+    empty = tmp_path / "requests-empty.jsonl"
+    empty.write_text("")
+    blank = tmp_path / "requests-blank.jsonl"
+    blank.write_text("\n\n  \n")
+    header = tmp_path / "accounts-header.csv"
+    header.write_text("account_id,created_at\n")
+    gz = tmp_path / "requests-empty.jsonl.gz"
+    gz.write_bytes(gzip.compress(b""))
+    for path in (empty, blank, header, gz):
+        run = ingest(path)
+        assert (run.status, run.loaded, run.rejected) == ("done", 0, 0), path.name
+
+
+def test_kind_can_be_stated_when_the_name_does_not_say(tmp_path):
+    path = write_jsonl(tmp_path / "gateway-export.jsonl", [request("k1")])
+    failed = ingest(path)
+    assert failed.status == "failed" and "--kind" in failed.reason
+    assert ingest(path, kind="requests").loaded == 1
+
+
+def test_requests_land_in_monthly_partitions(tmp_path):
+    ingest(write_jsonl(tmp_path / "requests-p.jsonl", [request("p1", 0), request("p2", 60 * 24 * 20)]))
+    with connection.cursor() as cur:
+        cur.execute("SELECT tableoid::regclass::text, count(*) FROM request GROUP BY 1 ORDER BY 1")
+        assert cur.fetchall() == [("request_y2026m04", 1), ("request_y2026m05", 1)]

@@ -42,3 +42,23 @@ def _empty_unmanaged_tables(request):
 
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE request")
+
+
+@pytest.fixture
+def celery_worker_factory(transactional_db, tmp_path):
+    """Start real worker processes (as many as a test needs); all are stopped afterwards."""
+    from tests.support.worker import WorkerProcess, purge, worker_env
+
+    purge(TEST_BROKER_URL)
+    started: list[WorkerProcess] = []
+
+    def start(**env_extra: str) -> WorkerProcess:
+        log = tmp_path / f"worker-{len(started)}.log"
+        worker = WorkerProcess(worker_env(TEST_BROKER_URL, **env_extra), log).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+    purge(TEST_BROKER_URL)

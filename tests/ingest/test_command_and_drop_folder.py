@@ -1,0 +1,117 @@
+"""The `ingest` command's contract and the drop folder's claim-once rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from ingest import services
+from ingest.models import IngestRun
+from tests.support.logs import request, write_jsonl
+from tests.support.worker import ROOT, worker_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_command(*args: str) -> subprocess.CompletedProcess:
+    env = worker_env("redis://127.0.0.1:6379/15")
+    return subprocess.run([sys.executable, "manage.py", "ingest", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_json_output_has_one_object_per_file_with_the_documented_keys(samples):
+    result = run_command("--json", str(samples / "requests-sample.jsonl"), str(samples / "requests-invalid.jsonl"))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["file"] for r in lines] == [str(samples / "requests-sample.jsonl"), str(samples / "requests-invalid.jsonl")]
+    keys = {"file", "kind", "status", "reason", "loaded", "updated", "duplicates", "rejected", "rejected_by_reason",
+            "unknown_fields", "seconds"}
+    assert all(keys <= set(r) for r in lines)
+    assert (lines[0]["status"], lines[0]["loaded"], lines[1]["rejected"]) == ("done", 4, 8)
+    assert lines[1]["unknown_fields"] == {"some_future_field": 1}
+
+
+def test_exit_code_is_one_when_a_file_fails_and_the_others_still_load(samples):
+    result = run_command("--json", str(samples / "requests-not-gzip.jsonl.gz"), str(samples / "requests-sample.jsonl"))
+    assert result.returncode == 1
+    failed, done = (json.loads(line) for line in result.stdout.splitlines())
+    assert failed["status"] == "failed" and "gzip" in failed["reason"]
+    assert done["status"] == "done" and done["loaded"] == 4
+
+
+def test_missing_file_fails_with_its_name(tmp_path):
+    result = run_command("--json", str(tmp_path / "requests-nowhere.jsonl"))
+    assert result.returncode == 1
+    assert "no such file" in json.loads(result.stdout)["reason"]
+
+
+@pytest.mark.parametrize("args", [[], ["--kind", "bogus", "x.jsonl"]])
+def test_usage_errors_exit_two(args):
+    result = run_command(*args)
+    assert result.returncode == 2
+    assert "usage" in result.stderr.lower() or "error" in result.stderr.lower()
+
+
+def test_human_summary_names_each_rejection_reason(samples):
+    result = run_command(str(samples / "requests-invalid.jsonl"))
+    assert result.returncode == 0
+    assert "rejected 8" in result.stdout and "ts has no UTC offset" in result.stdout
+
+
+def _old(path, seconds=60):
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+    return path
+
+
+def test_drop_folder_takes_settled_files_once_and_skips_ones_being_written(tmp_path, settings):
+    settings.INGEST_DIR = tmp_path
+    settings.INGEST_SETTLE_SECONDS = 10
+    _old(write_jsonl(tmp_path / "requests-1.jsonl", [request("d1")]))
+    write_jsonl(tmp_path / "requests-2.jsonl", [request("d2")])  # modified just now: still being written
+    _old(write_jsonl(tmp_path / "requests-3.jsonl.part", [request("d3")]))
+    _old(write_jsonl(tmp_path / ".requests-4.jsonl", [request("d4")]))
+    first = services.claim_drop_files()
+    assert [IngestRun.objects.get(pk=i).path for i in first] == [str(tmp_path / "requests-1.jsonl")]
+    assert services.claim_drop_files() == []
+    _old(tmp_path / "requests-2.jsonl")
+    assert [IngestRun.objects.get(pk=i).path for i in services.claim_drop_files()] == [str(tmp_path / "requests-2.jsonl")]
+
+
+def test_two_scanners_at_once_claim_each_file_once(tmp_path, settings):
+    settings.INGEST_DIR = tmp_path
+    settings.INGEST_SETTLE_SECONDS = 0
+    for i in range(20):
+        _old(write_jsonl(tmp_path / f"requests-{i:02d}.jsonl", [request(f"c{i}")]))
+    results: list[list[int]] = []
+    barrier = threading.Barrier(2)
+
+    def scan():
+        barrier.wait()
+        try:
+            results.append(services.claim_drop_files())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=scan) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = results[0] + results[1]
+    assert len(claimed) == len(set(claimed)) == 20
+    assert IngestRun.objects.count() == 20
+
+
+def test_a_finished_run_cannot_be_claimed_again(tmp_path):
+    run = services.ingest_path(str(write_jsonl(tmp_path / "requests-c.jsonl", [request("x1")])))
+    assert run.status == "done"
+    assert services.claim_run(run.pk) is False
+    assert services.execute_run(run.pk) is None

@@ -234,64 +234,24 @@ def _jsonl_batches(
 ) -> Iterator[list[Item]]:
     loads = orjson.loads
     JSONDecodeError = orjson.JSONDecodeError
-    read = stream.read
     tell = raw.tell
     batch: list[Item] = []
     append = batch.append
     line_no = 0
-    pending = b""
-    skipping = False  # inside a line that exceeded MAX_LINE_BYTES
-    first = True
-    while True:
-        chunk = read(_READ_CHUNK)
-        if not chunk:
-            if pending:
-                lines = [pending]
-                pending = b""
-            else:
-                break
-        else:
-            if first:
-                first = False
-                if chunk.startswith(b"\xef\xbb\xbf"):
-                    chunk = chunk[3:]
-            if skipping:
-                cut = chunk.find(b"\n")
-                if cut < 0:
-                    continue
-                chunk = chunk[cut + 1 :]
-                skipping = False
-            lines = chunk.split(b"\n")
-            lines[0] = pending + lines[0]
-            pending = lines.pop()
-            if len(pending) > MAX_LINE_BYTES:
-                # A line with no end in sight: reject it now, drop the rest of it unread.
-                lines.append(pending)
-                pending = b""
-                skipping = True
+    for lines in _jsonl_blocks(stream):
         for line in lines:
             line_no += 1
-            stripped = line.strip()
-            if not stripped:
+            line = line.strip()
+            if not line:
                 stats.blank_lines += 1
                 continue
-            if len(stripped) > MAX_LINE_BYTES:
-                text = stripped[:_RAW_CUT].decode("utf-8", "replace")
-                append(
-                    (
-                        line_no,
-                        text,
-                        ParseError(
-                            "_line", f"line is longer than {MAX_LINE_BYTES:,} bytes"
-                        ),
-                        "json",
-                    )
-                )
-            else:
+            if (
+                line.__class__ is bytes
+            ):  # the block held invalid UTF-8: decode line by line
                 try:
-                    text = stripped.decode("utf-8")
+                    line = line.decode("utf-8")
                 except UnicodeDecodeError:
-                    text = stripped.decode("utf-8", "replace")
+                    text = line.decode("utf-8", "replace")
                     append(
                         (
                             line_no,
@@ -300,26 +260,69 @@ def _jsonl_batches(
                             "json",
                         )
                     )
-                else:
-                    try:
-                        obj = loads(text)
-                    except JSONDecodeError as exc:
-                        obj = ParseError(
-                            "_line", f"not valid JSON: {exc.msg} at column {exc.colno}"
-                        )
-                    append((line_no, text, obj, "json"))
+                    continue
+            if len(line) > MAX_LINE_BYTES:
+                reason = f"line is longer than {MAX_LINE_BYTES:,} bytes"
+                append((line_no, line[:_RAW_CUT], ParseError("_line", reason), "json"))
+                continue
+            try:
+                obj = loads(line)
+            except JSONDecodeError as exc:
+                obj = ParseError(
+                    "_line", f"not valid JSON: {exc.msg} at column {exc.colno}"
+                )
+            append((line_no, line, obj, "json"))
             if len(batch) >= batch_size:
                 stats.items += len(batch)
                 stats.bytes_read = tell()
                 yield batch
                 batch = []
                 append = batch.append
-        if not chunk:
-            break
     stats.bytes_read = tell()
     if batch:
         stats.items += len(batch)
         yield batch
+
+
+def _jsonl_blocks(stream: BinaryIO) -> Iterator[list[str] | list[bytes]]:
+    """Yield the file's lines in blocks, without their "\n".
+
+    A block is decoded as a whole (much cheaper than line by line) and yielded as a list of
+    str; a block holding invalid UTF-8 is yielded as a list of bytes for the caller to
+    decode line by line. A line longer than MAX_LINE_BYTES is yielded cut, and the rest of
+    it is skipped unread, so memory stays bounded whatever the file holds.
+    """
+    pending = b""
+    skipping = False  # inside an overlong line already yielded
+    first = True
+    while chunk := stream.read(_READ_CHUNK):
+        if first:
+            first = False
+            chunk = chunk.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
+        if skipping:
+            cut = chunk.find(b"\n")
+            if cut < 0:
+                continue
+            chunk, skipping = chunk[cut + 1 :], False
+        buffer = pending + chunk if pending else chunk
+        cut = buffer.rfind(b"\n")
+        if cut < 0:
+            pending = buffer
+            if len(pending) > MAX_LINE_BYTES:
+                yield [pending[: MAX_LINE_BYTES + 1]]
+                pending, skipping = b"", True
+            continue
+        body, pending = buffer[:cut], buffer[cut + 1 :]
+        yield _split_block(body)
+    if pending:
+        yield _split_block(pending)
+
+
+def _split_block(body: bytes) -> list[str] | list[bytes]:
+    try:
+        return body.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return body.split(b"\n")
 
 
 # --- CSV ----------------------------------------------------------------------------

@@ -96,33 +96,50 @@ def main() -> None:
                 f.write(orjson.dumps(make_record(i, rng)) + b"\n")
         print(f"{n:,} records, {os.path.getsize(path) / 1e6:.1f} MB gzip")
 
-        start = time.perf_counter()
-        objs = [
-            (obj, source)
+        def best_of(runs: int, fn) -> float:
+            """Fastest of a few runs, in records/s: the machine's noise only ever slows."""
+            return max(fn() for _ in range(runs))
+
+        def read() -> float:
+            start = time.perf_counter()
+            for _batch in iter_batches(path, "requests"):
+                pass
+            return n / (time.perf_counter() - start)
+
+        # Validate a loader-sized batch (10,000 records) over and over: holding all n
+        # parsed records at once would measure the allocator, not the validator.
+        sample = [
+            (obj, src)
             for batch in iter_batches(path, "requests")
-            for _, _, obj, source in batch
-        ]
-        read_s = time.perf_counter() - start
+            for _, _, obj, src in batch
+        ][:10_000]
+        assert all(
+            validate_record("requests", obj, src)[0] is not None for obj, src in sample
+        )
 
-        start = time.perf_counter()
-        bad = 0
-        for obj, source in objs:
-            if validate_record("requests", obj, source)[0] is None:
-                bad += 1
-        validate_s = time.perf_counter() - start
-        assert bad == 0, f"{bad} generated records were rejected"
-        del objs
-
-        stats = ReadStats()
-        start = time.perf_counter()
-        for batch in iter_batches(path, "requests", stats=stats):
-            for _, _, obj, source in batch:
+        def validate() -> float:
+            start = time.perf_counter()
+            for obj, source in sample:
                 validate_record("requests", obj, source)
-        total_s = time.perf_counter() - start
+            return len(sample) / (time.perf_counter() - start)
 
-    print(f"read:            {n / read_s:>10,.0f} records/s")
-    print(f"validate:        {n / validate_s:>10,.0f} records/s")
-    print(f"read + validate: {n / total_s:>10,.0f} records/s  (budget 150,000)")
+        def pipeline() -> float:
+            stats = ReadStats()
+            start = time.perf_counter()
+            for batch in iter_batches(path, "requests", stats=stats):
+                for _, _, obj, source in batch:
+                    validate_record("requests", obj, source)
+            return n / (time.perf_counter() - start)
+
+        read_rate, validate_rate, total_rate = (
+            best_of(3, read),
+            best_of(5, validate),
+            best_of(3, pipeline),
+        )
+
+    print(f"read:            {read_rate:>10,.0f} records/s")
+    print(f"validate:        {validate_rate:>10,.0f} records/s")
+    print(f"read + validate: {total_rate:>10,.0f} records/s  (budget 150,000)")
 
 
 if __name__ == "__main__":

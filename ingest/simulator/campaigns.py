@@ -163,8 +163,9 @@ def _a(ctx: Context, target) -> None:
     rng = ctx.rng
     n = target.accounts
     co = cohort(ctx, n, waves=[8, 16, 24, 32, 40], ban_share=0.18, cell_size=60)
-    pool = proxy_pool(ctx, max(300, 2 * n), {"residential": 0.55, "mobile": 0.1,
-                                              "hosting": 0.2, "proxy": 0.15}, per_subnet=8)
+    # A commercial residential-proxy pool: thousands of exits, a few per /24.
+    pool = proxy_pool(ctx, max(2_000, 2 * n), {"residential": 0.55, "mobile": 0.1,
+                                               "hosting": 0.2, "proxy": 0.15}, per_subnet=4)
     rotating = per_cell(rng, co.cell, 0.7)
     sticky = pool[rng.integers(0, pool.size, n)]
     payment, method = cell_payments(ctx, co.cell, 0.5, int(rng.integers(5, 16)))

@@ -7,7 +7,16 @@ import numpy as np
 
 from . import catalog
 from .world import (
-    DAY_MS, EVENINGS, FLAT, OFFICE, START_MS, STUDENTS, Context, Group, hour_profile, mix,
+    DAY_MS,
+    EVENINGS,
+    FLAT,
+    OFFICE,
+    START_MS,
+    STUDENTS,
+    Context,
+    Group,
+    hour_profile,
+    mix,
 )
 
 HOUR_MS = 3_600_000

@@ -1,8 +1,9 @@
 """generate(): build the world, write every file, write ground_truth.json.
 
 Days are cut into chunks of at most `part_rows` requests; chunks are made by a pool of
-forked workers (each inherits the world) and written straight to disk, so memory depends on
-the chunk size, not on the preset's scale.  Results come back in chunk order, and every chunk
+worker processes and written straight to disk, so memory depends on the chunk size, not on
+the preset's scale.  Workers are spawned, not forked (Arrow's threads make fork unsafe), and
+each rebuilds the world from (preset, seed): it is deterministic and takes about a second.  Results come back in chunk order, and every chunk
 is deterministic on its own, so the output does not depend on the number of workers.
 """
 
@@ -25,7 +26,7 @@ from .world import World, build_world, day_name, day_start_ms
 from .writers import write_requests
 
 TRUTH = "ground_truth.json"
-_WORLD: World | None = None  # set in the parent before forking; read by workers
+_WORLD: World | None = None  # the world this process generates chunks of
 
 
 class OutputDirError(ValueError):
@@ -106,14 +107,14 @@ def generate(out_dir: str | Path, preset: str = "demo", seed: int = 1, scale: fl
         f"({time.perf_counter() - started:.1f}s)")
     files = write_account_files(world, out)
     tasks = [(d, p, n, str(out)) for d, p, n in chunks(world)]
-    _WORLD = world
+    _WORLD = world  # for the single-process path
     counts = np.zeros(len(world.groups), np.int64)
     first = np.full(len(world.groups), np.iinfo(np.int64).max)
     workers = workers or spec.workers
     done = 0
     total = sum(int(g.requests) for g in world.groups)
     try:
-        with _pool(workers) as pool:
+        with _pool(workers, spec, seed) as pool:
             results = pool.imap(make_chunk, tasks) if pool else map(make_chunk, tasks)
             for result in results:
                 counts += result["counts"]
@@ -142,8 +143,13 @@ class _NoPool:
         return None
 
 
-def _pool(workers: int):
+def _init_worker(spec, seed: int) -> None:
+    global _WORLD
+    _WORLD = build_world(spec, seed)
+
+
+def _pool(workers: int, spec, seed: int):
     if workers <= 1:
         return _NoPool()
-    # fork: workers inherit the world instead of unpickling it once per chunk.
-    return multiprocessing.get_context("fork").Pool(workers, maxtasksperchild=50)
+    context = multiprocessing.get_context("spawn")
+    return context.Pool(workers, initializer=_init_worker, initargs=(spec, seed))

@@ -1,0 +1,140 @@
+"""Campaign writes: linking, unlinking, status, edits, notes. Pages, API and detection call
+these; each checks the actor's role and appends to the audit trail in the same transaction."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Max, Min, Sum
+from django.utils import timezone
+
+from accounts.models import Account, AccountHour
+from campaigns import audit
+from campaigns.errors import Conflict, InvalidInput
+from campaigns.models import Campaign, Membership, Note
+from copycat import roles
+
+EDITABLE_FIELDS = ("name", "severity", "assignee", "summary", "attribution")
+
+
+def _reason(reason: str | None, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(f"Give a reason for {what}: it goes into the audit trail and the evidence packet.")
+    if len(reason) > 2000:
+        raise InvalidInput("The reason is longer than 2,000 characters; shorten it.")
+    return reason
+
+
+def link_account(campaign: Campaign, account: Account, *, user, reason: str) -> Membership:
+    """An analyst links ``account`` to ``campaign`` (re-links it if it was unlinked)."""
+    roles.require(user, "link")
+    reason = _reason(reason, "linking an account")
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(campaign=campaign, account=account).first()
+        if membership and membership.active:
+            raise Conflict(f"{account.account_id} is already a member of campaign {campaign.pk}.")
+        if membership is None:
+            membership = Membership(campaign=campaign, account=account)
+        membership.active = True
+        membership.source = Membership.Source.ANALYST
+        membership.confidence = 1.0
+        membership.reason = reason
+        membership.added_by = user
+        membership.added_at = timezone.now()
+        membership.removed_by, membership.removed_at, membership.removed_reason = None, None, ""
+        membership.save()
+        audit.record("membership.link", actor=user, object_type="account", object_id=account.account_id,
+                     campaign=campaign, reason=reason, data={"source": "analyst"})
+        refresh_figures(campaign)
+    return membership
+
+
+def unlink_account(campaign: Campaign, account: Account, *, user, reason: str) -> Membership:
+    """Remove a member; the row stays with who, when and why, and detection will not re-add it."""
+    roles.require(user, "unlink")
+    reason = _reason(reason, "unlinking an account")
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(campaign=campaign, account=account).first()
+        if membership is None or not membership.active:
+            raise Conflict(f"{account.account_id} is not a member of campaign {campaign.pk}.")
+        membership.active = False
+        membership.removed_by = user
+        membership.removed_at = timezone.now()
+        membership.removed_reason = reason
+        membership.save()
+        audit.record("membership.unlink", actor=user, object_type="account", object_id=account.account_id,
+                     campaign=campaign, reason=reason, data={"was_source": membership.source})
+        refresh_figures(campaign)
+    return membership
+
+
+def change_status(campaign: Campaign, status: str, *, user, reason: str) -> Campaign:
+    if status not in Campaign.Status.values:
+        raise InvalidInput(f"Unknown status {status!r}; use one of: {', '.join(Campaign.Status.values)}.")
+    roles.require(user, f"status_{status}")
+    reason = _reason(reason, "a status change")
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.status == status:
+            raise Conflict(f"Campaign {campaign.pk} is already {status}.")
+        before = campaign.status
+        campaign.status = status
+        campaign.save(update_fields=["status", "updated_at"])
+        audit.record("campaign.status", actor=user, object_type="campaign", object_id=campaign.pk,
+                     campaign=campaign, reason=reason, data={"from": before, "to": status})
+    return campaign
+
+
+def update_campaign(campaign: Campaign, *, user, reason: str = "", **changes) -> Campaign:
+    """Change name, severity, assignee, summary or attribution."""
+    roles.require(user, "edit_campaign")
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    if "severity" in changes and changes["severity"] not in Campaign.Severity.values:
+        raise InvalidInput(f"Unknown severity {changes['severity']!r}; use one of: "
+                           f"{', '.join(Campaign.Severity.values)}.")
+    if "name" in changes and not (changes["name"] or "").strip():
+        raise InvalidInput("A campaign needs a name.")
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        diff = {}
+        for field, value in changes.items():
+            old = getattr(campaign, field)
+            if old != value:
+                diff[field] = {"from": getattr(old, "pk", old), "to": getattr(value, "pk", value)}
+                setattr(campaign, field, value)
+        if not diff:
+            return campaign
+        campaign.save()
+        audit.record("campaign.update", actor=user, object_type="campaign", object_id=campaign.pk,
+                     campaign=campaign, reason=reason, data=diff)
+    return campaign
+
+
+def add_note(campaign: Campaign, *, user, text: str) -> Note:
+    roles.require(user, "note")
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("A note needs some text.")
+    if len(text) > 20000:
+        raise InvalidInput("A note is limited to 20,000 characters.")
+    with transaction.atomic():
+        note = Note.objects.create(campaign=campaign, author=user, text=text)
+        audit.record("note.add", actor=user, object_type="note", object_id=note.pk, campaign=campaign,
+                     data={"text": text})
+    return note
+
+
+def refresh_figures(campaign: Campaign) -> None:
+    """Recompute the headline figures from account rows and hourly rollups (set-based)."""
+    members = Account.objects.filter(memberships__campaign=campaign, memberships__active=True)
+    figures = members.aggregate(requests=Sum("request_count"), first=Min("first_request_at"),
+                                last=Max("last_request_at"))
+    tokens = AccountHour.objects.filter(account__in=members.values("id")).aggregate(
+        tin=Sum("input_tokens"), tout=Sum("output_tokens"))
+    Campaign.objects.filter(pk=campaign.pk).update(
+        member_count=members.count(), request_count=figures["requests"] or 0,
+        first_activity=figures["first"], last_activity=figures["last"],
+        tokens_in=tokens["tin"] or 0, tokens_out=tokens["tout"] or 0,
+    )

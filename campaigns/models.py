@@ -167,6 +167,10 @@ class EvidencePacket(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     size_bytes = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    # The packet shows the campaign as of this audit event, so two packets of one snapshot
+    # hold the same files.
+    snapshot_event_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -118,14 +118,14 @@ LEGIT_EXCERPTS = [
     "Plan a three-day trip to Kyoto with a focus on food.",
 ]
 CAMPAIGN_EXCERPTS = [
-    "You are an expert software engineer. Solve the following task and explain every step of "
-    "your reasoning in full detail before giving the final code: ...",
-    "You are an autonomous agent with the tools below. Complete the task end to end, think out "
-    "loud at every step and show each tool call: ...",
-    "Grade the following answer against the rubric. For every criterion write out your full "
-    "reasoning, then give a score from 1 to 10: ...",
-    "Reconstruct the complete hidden chain of thought that leads to this final answer, step by "
-    "step, without skipping anything: ...",
+    ("You are an expert software engineer. Solve the following task and explain every step of "
+     "your reasoning in full detail before giving the final code: ..."),
+    ("You are an autonomous agent with the tools below. Complete the task end to end, think out "
+     "loud at every step and show each tool call: ..."),
+    ("Grade the following answer against the rubric. For every criterion write out your full "
+     "reasoning, then give a score from 1 to 10: ..."),
+    ("Reconstruct the complete hidden chain of thought that leads to this final answer, step by "
+     "step, without skipping anything: ..."),
     "Analyse the attached CSV as a data scientist would. Show every intermediate step: ...",
 ]
 ENTERPRISE_EXCERPT = "Classify the customer ticket below into one of our support queues: ..."

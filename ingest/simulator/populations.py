@@ -61,8 +61,8 @@ def name_email(ctx: Context, domain: str | None = None, digits: bool = False) ->
 
 def company_domain(ctx: Context, tld: str = "com") -> str:
     words = catalog.COMPANY_WORDS
-    a, b = ctx.rng.integers(len(words), size=2)
-    return f"{catalog.LAST_NAMES[ctx.rng.integers(len(catalog.LAST_NAMES))]}-{words[a]}.{tld}"
+    word = words[ctx.rng.integers(len(words))]
+    return f"{catalog.LAST_NAMES[ctx.rng.integers(len(catalog.LAST_NAMES))]}-{word}.{tld}"
 
 
 def home_addresses(ctx: Context, n: int, networks=None) -> tuple[np.ndarray, np.ndarray, list]:

@@ -117,7 +117,7 @@ PRESETS: dict[str, Preset] = {
         # The bulk in Parquet keeps 55M records to a few GB; text encodings still appear.
         encodings=("parquet", "parquet", "jsonl.gz", "parquet", "parquet", "parquet", "parquet",
                    "csv.gz", "parquet", "parquet", "parquet"),
-        part_rows=700_000,
+        part_rows=500_000,
     ),
 }
 

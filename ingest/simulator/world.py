@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -107,7 +108,7 @@ class Group:
 class AccountColumns:
     """Column lists of all accounts, appended to group by group."""
 
-    NUMERIC = {
+    NUMERIC: ClassVar[dict] = {
         "created_ms": np.int64, "ban_ms": np.int64, "group": np.int32, "org": np.int64,
         "signup_ip": np.int32, "payment": np.int64, "phone": np.bool_, "device": np.int64,
         "tz": np.float64, "sticky": np.int32, "sticky2": np.int32, "second_share": np.float64,

@@ -53,7 +53,7 @@ def read_requests(path: Path) -> pa.Table:
     name = path.name
     if name.endswith(".parquet"):
         table = pq.read_table(path)
-    elif name.endswith(".csv.gz") or name.endswith(".csv"):
+    elif name.endswith((".csv.gz", ".csv")):
         table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(
             strings_can_be_null=True, column_types={"ts": pa.string(), "end_user_id": pa.string(),
                           "template_hash": pa.string(), "prompt_excerpt": pa.string()}))

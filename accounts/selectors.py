@@ -1,0 +1,284 @@
+"""Reads on accounts and their traffic, written for a request table of tens of millions of rows.
+
+- Timelines read the ``account_hour`` rollup, never requests.
+- An account's requests are walked by keyset on ``(ts, request_id)`` through the
+  ``(account_id, ts)`` index: cost depends on the page size, not on how deep the page is.
+- Pivots through shared traffic values (IP, /24, template, client fingerprint) scan requests
+  in a bounded time window, so PostgreSQL prunes to that window's month partitions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDay, TruncHour
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import Account, AccountHour, ApiKey, Request, Session
+
+BUCKETS = ("hour", "day")
+BREAKDOWNS = ("none", "category", "model")
+NEIGHBOUR_WINDOW = timedelta(days=7)
+# A value carried by more accounts than this says little (campus NAT, cloud egress, popular
+# SDK); pivots skip it rather than return thousands of unrelated accounts.
+COMMON_VALUE_ACCOUNTS = 200
+
+
+class InvalidCursor(ValueError):
+    """The cursor given was not made by this API (or was changed)."""
+
+
+def account_list() -> QuerySet[Account]:
+    """Accounts with what a list row shows (one query: the org comes in a join)."""
+    return Account.objects.select_related("org").order_by("-request_count", "-id")
+
+
+def get_account(account_id: str) -> Account | None:
+    return Account.objects.select_related("org").filter(account_id=account_id).first()
+
+
+def api_key_list() -> QuerySet[ApiKey]:
+    return ApiKey.objects.select_related("account").order_by("-id")
+
+
+def session_list() -> QuerySet[Session]:
+    return Session.objects.select_related("account", "api_key").order_by("-id")
+
+
+# --- timelines ------------------------------------------------------------------------------
+
+
+def timeline_rows(hours: QuerySet[AccountHour], *, bucket: str = "hour", by: str = "none") -> list[dict]:
+    """Sum rollup rows per bucket (and category or model): ``[{t, key, requests, ...}]``."""
+    if bucket not in BUCKETS:
+        raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
+    if by not in BREAKDOWNS:
+        raise ValueError(f"by must be one of {', '.join(BREAKDOWNS)}")
+    trunc = TruncHour("hour") if bucket == "hour" else TruncDay("hour")
+    group = ["t"] + ([f"{by}__value"] if by != "none" else [])
+    rows = (
+        hours.annotate(t=trunc)
+        .values(*group)
+        .annotate(requests=Sum("requests"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"),
+                  reasoning_requests=Sum("reasoning_requests"), error_requests=Sum("error_requests"))
+        .order_by(*group)
+    )
+    out = []
+    for row in rows:
+        key = row.pop(f"{by}__value", None) if by != "none" else None
+        out.append({"t": row.pop("t"), "key": key, **row})
+    return out
+
+
+def account_timeline(account: Account, *, bucket: str = "hour", by: str = "none", since: datetime | None = None,
+                     until: datetime | None = None) -> list[dict]:
+    """The account's traffic per hour or day from the ``account_hour`` rollup.
+
+    With no window, the last 7 days of the account's activity (a page's first view).
+    """
+    if since is None and until is None and account.last_request_at:
+        since = account.last_request_at - NEIGHBOUR_WINDOW
+    hours = AccountHour.objects.filter(account_id=account.pk)
+    if since is not None:
+        hours = hours.filter(hour__gte=since)
+    if until is not None:
+        hours = hours.filter(hour__lt=until)
+    return timeline_rows(hours, bucket=bucket, by=by)
+
+
+# --- requests (keyset) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    rows: list[Request]
+    next_cursor: str | None
+
+
+def encode_cursor(ts: datetime, request_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{ts.isoformat()}|{request_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts_text, request_id = text.split("|", 1)
+        ts = parse_datetime(ts_text)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor("the cursor is not valid; use the `next` link of the previous page") from None
+    if ts is None or ts.tzinfo is None or not request_id:
+        raise InvalidCursor("the cursor is not valid; use the `next` link of the previous page")
+    return ts, request_id
+
+
+def account_requests(account: Account, *, requests: QuerySet[Request] | None = None, cursor: str | None = None,
+                     limit: int = 100) -> RequestPage:
+    """One page of the account's requests, newest first, keyset-paginated on (ts, request_id).
+
+    ``ts <= cursor_ts`` is stated on its own so the (account_id, ts) index bounds the scan;
+    the row comparison then settles ties on ``ts``. Never OFFSET: page 10,000 costs what page 1
+    costs.
+    """
+    qs = requests if requests is not None else Request.objects.all()
+    qs = qs.filter(account_id=account.pk).select_related(
+        "api_key", "model", "category", "country", "user_agent", "client_fingerprint", "template")
+    if cursor:
+        ts, request_id = decode_cursor(cursor)
+        qs = qs.filter(ts__lte=ts).filter(Q(ts__lt=ts) | Q(request_id__lt=request_id))
+    rows = list(qs.order_by("-ts", "-request_id")[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].ts, rows[-1].request_id)
+    return RequestPage(rows, next_cursor)
+
+
+# --- neighbours -----------------------------------------------------------------------------
+
+ACCOUNT_VALUE_KINDS = ("payment_fingerprint", "device_fingerprint", "signup_ip")
+TRAFFIC_VALUE_KINDS = ("ip", "ip24", "template", "client_fingerprint")
+
+_TRAFFIC_VALUES_SQL = """
+    SELECT kind, value, count(DISTINCT account_id) AS accounts, count(*) AS requests
+    FROM (
+        SELECT r.account_id, v.kind, v.value
+        FROM request r
+        CROSS JOIN LATERAL (VALUES
+            ('ip', host(r.ip)),
+            ('ip24', CASE WHEN family(r.ip) = 4 THEN host(network(set_masklen(r.ip, 24))) || '/24' END),
+            ('asn', r.asn::text),
+            ('client_fingerprint', r.client_fingerprint_id::text),
+            ('template', r.template_id::text)
+        ) AS v(kind, value)
+        WHERE r.account_id = ANY(%s) AND r.ts >= %s AND r.ts < %s AND v.value IS NOT NULL
+    ) s
+    GROUP BY kind, value
+"""
+
+
+def traffic_values(account_ids: list[int], since: datetime, until: datetime) -> list[dict]:
+    """Per (kind, value) carried by these accounts' requests in the window: accounts, requests.
+
+    Reads only the accounts' own requests through the (account_id, ts) index. Lookup ids
+    (templates, client fingerprints) are turned into their values afterwards in one query each.
+    """
+    if not account_ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_TRAFFIC_VALUES_SQL, [list(account_ids), since, until])
+        rows = [{"kind": k, "value": v, "accounts": a, "requests": r} for k, v, a, r in cursor.fetchall()]
+    return _resolve_lookups(rows)
+
+
+def _resolve_lookups(rows: list[dict]) -> list[dict]:
+    from accounts.models import ClientFingerprint, PromptTemplate
+
+    for kind, model in (("template", PromptTemplate), ("client_fingerprint", ClientFingerprint)):
+        ids = {int(r["value"]) for r in rows if r["kind"] == kind}
+        names = dict(model.objects.filter(id__in=ids).values_list("id", "value")) if ids else {}
+        for r in rows:
+            if r["kind"] == kind:
+                r["lookup_id"] = int(r["value"])
+                r["value"] = names.get(int(r["value"]), r["value"])
+    return rows
+
+
+_SHARER_SQL = {
+    "ip": ("host(r.ip)", "r.ip = ANY(%s::inet[])"),
+    "ip24": ("host(network(set_masklen(r.ip, 24))) || '/24'",
+             "family(r.ip) = 4 AND network(set_masklen(r.ip, 24)) = ANY(%s::cidr[])"),
+    "client_fingerprint": ("r.client_fingerprint_id::text", "r.client_fingerprint_id = ANY(%s::int[])"),
+    "template": ("r.template_id::text", "r.template_id = ANY(%s::int[])"),
+}
+
+
+def accounts_sharing_traffic(values: list[dict], since: datetime, until: datetime,
+                             exclude: set[int] = frozenset()) -> list[dict]:
+    """Accounts whose requests in the window carry any of ``values`` ({kind, value, lookup_id?}).
+
+    This one scans the window's requests (no index on ip/template): callers keep the window
+    short and pass only rare values. One pass per kind present.
+    """
+    found = []
+    for kind, (expr, cond) in _SHARER_SQL.items():
+        pick = [v for v in values if v["kind"] == kind]
+        if not pick:
+            continue
+        raw = [v.get("lookup_id", v["value"]) for v in pick]
+        display = {str(v.get("lookup_id", v["value"])): v["value"] for v in pick}
+        sql = (f"SELECT {expr} AS value, r.account_id, count(*) FROM request r "
+               f"WHERE r.ts >= %s AND r.ts < %s AND {cond} GROUP BY 1, 2")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [since, until, raw])
+            found += [{"kind": kind, "value": display.get(val, val), "account_pk": a, "requests": n}
+                      for val, a, n in cursor.fetchall() if a not in exclude]
+    return found
+
+
+def accounts_sharing_attributes(values: list[dict], exclude: set[int] = frozenset()) -> list[dict]:
+    """Accounts whose sign-up record carries any of ``values`` (payment, device fingerprint,
+    sign-up IP): indexed columns, cheap."""
+    found = []
+    for kind in ACCOUNT_VALUE_KINDS:
+        wanted = [v["value"] for v in values if v["kind"] == kind]
+        if not wanted:
+            continue
+        for pk, value in Account.objects.filter(**{f"{kind}__in": wanted}).values_list("pk", kind):
+            if pk not in exclude:
+                found.append({"kind": kind, "value": str(value), "account_pk": pk, "requests": None})
+    return found
+
+
+def account_attribute_values(account_ids: list[int]) -> list[dict]:
+    """Sign-up values these accounts carry, with how many accounts anywhere carry each."""
+    rows = []
+    for kind in ACCOUNT_VALUE_KINDS:
+        members = (Account.objects.filter(pk__in=account_ids).exclude(**{f"{kind}__isnull": True})
+                   .values(kind).annotate(accounts=Count("pk")))
+        counts = {r[kind]: r["accounts"] for r in members}
+        if not counts:
+            continue
+        totals = dict(Account.objects.filter(**{f"{kind}__in": list(counts)}).values(kind)
+                      .annotate(n=Count("pk")).values_list(kind, "n"))
+        rows += [{"kind": kind, "value": str(v), "accounts": n, "total_accounts": totals.get(v, n)}
+                 for v, n in counts.items()]
+    return rows
+
+
+def _group_by_account(found: list[dict], limit: int) -> list[dict]:
+    by_account: dict[int, dict] = {}
+    for row in found:
+        entry = by_account.setdefault(row["account_pk"], {"account_pk": row["account_pk"], "shared": []})
+        entry["shared"].append({"kind": row["kind"], "value": row["value"], "requests": row["requests"]})
+    ranked = sorted(by_account.values(), key=lambda e: (-len(e["shared"]), e["account_pk"]))[:limit]
+    accounts = Account.objects.select_related("org").in_bulk([e["account_pk"] for e in ranked])
+    for entry in ranked:
+        entry["account"] = accounts.get(entry["account_pk"])
+    return [e for e in ranked if e["account"] is not None]
+
+
+def account_neighbours(account: Account, *, limit: int = 50, window: timedelta = NEIGHBOUR_WINDOW) -> list[dict]:
+    """Other accounts sharing a payment or device fingerprint, sign-up IP, or (in the last
+    ``window`` of this account's activity) a request IP, /24, template or client fingerprint.
+
+    Values carried by more than COMMON_VALUE_ACCOUNTS accounts are skipped as uninformative.
+    Returns ``[{account, shared: [{kind, value, requests}]}]``, most shared values first.
+    """
+    values = [v for v in account_attribute_values([account.pk]) if v["total_accounts"] <= COMMON_VALUE_ACCOUNTS]
+    found = accounts_sharing_attributes(values, exclude={account.pk})
+    if account.last_request_at:
+        until = account.last_request_at + timedelta(seconds=1)
+        since = until - window
+        mine = [v for v in traffic_values([account.pk], since, until) if v["kind"] in TRAFFIC_VALUE_KINDS]
+        found += accounts_sharing_traffic(mine, since, until, exclude={account.pk})
+    # Drop traffic values that turned out common (shared by too many accounts).
+    per_value: dict[tuple, int] = {}
+    for row in found:
+        per_value[(row["kind"], row["value"])] = per_value.get((row["kind"], row["value"]), 0) + 1
+    found = [r for r in found if per_value[(r["kind"], r["value"])] <= COMMON_VALUE_ACCOUNTS]
+    return _group_by_account(found, limit)

@@ -1,0 +1,131 @@
+"""Filters for campaigns, members, notes, detection runs, packets and the audit trail, shared
+by the pages and the API. Unknown choices and malformed values make the form invalid, which
+the API turns into a 400 naming the field."""
+
+from __future__ import annotations
+
+import django_filters as filters
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q
+
+from campaigns.models import (
+    AuditEvent,
+    Campaign,
+    DetectionRun,
+    EvidencePacket,
+    Membership,
+    Note,
+    Signal,
+)
+
+CAMPAIGN_ORDERING = (
+    ("score", "score"),
+    ("member_count", "member_count"),
+    ("request_count", "request_count"),
+    ("created_at", "created_at"),
+    ("updated_at", "updated_at"),
+    ("name", "name"),
+    ("id", "id"),
+)
+
+
+class CampaignFilterSet(filters.FilterSet):
+    q = filters.CharFilter(method="filter_q", label="Name, summary or attribution contains")
+    status = filters.MultipleChoiceFilter(choices=Campaign.Status.choices)
+    severity = filters.MultipleChoiceFilter(choices=Campaign.Severity.choices)
+    assignee = filters.CharFilter(method="filter_assignee", label="Assignee user name ('none' for unassigned)")
+    min_score = filters.NumberFilter(field_name="score", lookup_expr="gte")
+    max_score = filters.NumberFilter(field_name="score", lookup_expr="lte")
+    min_members = filters.NumberFilter(field_name="member_count", lookup_expr="gte")
+    active_after = filters.IsoDateTimeFilter(field_name="last_activity", lookup_expr="gte")
+    active_before = filters.IsoDateTimeFilter(field_name="first_activity", lookup_expr="lte")
+    account = filters.CharFilter(method="filter_account", label="Has this account id as an active member")
+    created_by_run = filters.NumberFilter(field_name="created_by_run_id")
+    ordering = filters.OrderingFilter(fields=CAMPAIGN_ORDERING)
+
+    class Meta:
+        model = Campaign
+        fields = ()
+
+    def filter_q(self, qs, name, value):
+        value = value.strip()
+        if not value:
+            return qs
+        return qs.filter(Q(name__icontains=value) | Q(summary__icontains=value) | Q(attribution__icontains=value))
+
+    def filter_assignee(self, qs, name, value):
+        if value.strip().lower() == "none":
+            return qs.filter(assignee__isnull=True)
+        user_model = get_user_model()
+        return qs.filter(assignee__in=user_model.objects.filter(username=value.strip()))
+
+    def filter_account(self, qs, name, value):
+        return qs.filter(Exists(Membership.objects.filter(campaign=OuterRef("pk"), account__account_id=value,
+                                                          active=True)))
+
+
+class MembershipFilterSet(filters.FilterSet):
+    active = filters.BooleanFilter(field_name="active")
+    source = filters.ChoiceFilter(choices=Membership.Source.choices)
+    min_confidence = filters.NumberFilter(field_name="confidence", lookup_expr="gte")
+    account = filters.CharFilter(field_name="account__account_id", lookup_expr="startswith",
+                                 label="Account id starts with")
+    ordering = filters.OrderingFilter(fields=(("confidence", "confidence"), ("id", "id")))
+
+    class Meta:
+        model = Membership
+        fields = ()
+
+
+class SignalFilterSet(filters.FilterSet):
+    kind = filters.CharFilter(field_name="kind")
+    min_weight = filters.NumberFilter(field_name="weight", lookup_expr="gte")
+
+    class Meta:
+        model = Signal
+        fields = ()
+
+
+class NoteFilterSet(filters.FilterSet):
+    author = filters.CharFilter(field_name="author__username")
+    after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+
+    class Meta:
+        model = Note
+        fields = ()
+
+
+class DetectionRunFilterSet(filters.FilterSet):
+    status = filters.MultipleChoiceFilter(choices=DetectionRun.Status.choices)
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+
+    class Meta:
+        model = DetectionRun
+        fields = ()
+
+
+class EvidencePacketFilterSet(filters.FilterSet):
+    campaign = filters.NumberFilter(field_name="campaign_id")
+    status = filters.MultipleChoiceFilter(choices=EvidencePacket.Status.choices)
+    redacted = filters.BooleanFilter(field_name="redacted")
+
+    class Meta:
+        model = EvidencePacket
+        fields = ()
+
+
+class AuditEventFilterSet(filters.FilterSet):
+    action = filters.CharFilter(field_name="action", label="Action, e.g. membership.link or campaign.status")
+    action_prefix = filters.CharFilter(field_name="action", lookup_expr="startswith")
+    actor = filters.CharFilter(field_name="actor_name", label="User name, or 'system'")
+    campaign = filters.NumberFilter(field_name="campaign_id")
+    object_type = filters.CharFilter(field_name="object_type")
+    object_id = filters.CharFilter(field_name="object_id")
+    after = filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    before = filters.IsoDateTimeFilter(field_name="at", lookup_expr="lte")
+
+    class Meta:
+        model = AuditEvent
+        fields = ()

@@ -137,13 +137,11 @@ class RequestKey(models.Model):
 
     PostgreSQL cannot enforce a unique ``request_id`` across time partitions, so this small
     table does, and tells where the request lives (its ``ts`` prunes to one partition).
-    ``digest`` fingerprints the record's content to tell a plain repeat from a conflicting one.
     """
 
     request_id = models.CharField(max_length=64, primary_key=True)
     ts = models.DateTimeField()
     account = models.ForeignKey(Account, on_delete=models.DO_NOTHING, db_constraint=False)
-    digest = models.BigIntegerField()
 
     class Meta:
         db_table = "request_key"

@@ -6,8 +6,6 @@ on the parsing core) so the merge joins nothing but accounts and API keys.
 
 from __future__ import annotations
 
-from hashlib import blake2b
-
 from accounts.models import IP_TYPES
 from ingest.loader.lookups import LOOKUP_TABLES, LookupCache
 from ingest.loader.partitions import ensure_month_partitions
@@ -41,21 +39,14 @@ def _stage_type(name: str) -> str:
     return _SQL_TYPES.get(name, "text")
 
 
-STAGE_COLUMNS = ["line", *REQUEST_FIELDS, "digest"]
-_STAGE_DDL = ", ".join(
-    ["line bigint", *(f"{name} {_stage_type(name)}" for name in REQUEST_FIELDS), "digest bigint"]
-)
+STAGE_COLUMNS = ["line", *REQUEST_FIELDS]
+_STAGE_DDL = ", ".join(["line bigint", *(f"{name} {_stage_type(name)}" for name in REQUEST_FIELDS)])
 _COPY_SQL = f"COPY stage_request ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
 
 
 def _signed64(hex16: str) -> int:
     value = int(hex16, 16)
     return value - (1 << 64) if value >= _SIGN else value
-
-
-def digest(row: tuple) -> int:
-    """A 64-bit fingerprint of a normalised record: equal content gives an equal digest."""
-    return int.from_bytes(blake2b(repr(row).encode(), digest_size=8).digest(), "big", signed=True)
 
 
 class RequestLoader:
@@ -90,7 +81,7 @@ class RequestLoader:
                 if out[simhash_i] is not None:
                     out[simhash_i] = _signed64(out[simhash_i])
                 months.add(row[ts_i][:7])
-                write((line, *out, digest(row)))
+                write((line, *out))
         self._staged += len(good)
 
     def _encoders(self, good: list[tuple[int, tuple]]) -> list[tuple[int, dict[str, int]]]:
@@ -145,20 +136,23 @@ _MERGE = [
     """
     CREATE TEMP TABLE stage_new ON COMMIT DROP AS
     WITH inserted AS (
-        INSERT INTO request_key (request_id, ts, account_id, digest)
-        SELECT request_id, ts, account_pk, digest FROM stage_first
+        INSERT INTO request_key (request_id, ts, account_id)
+        SELECT request_id, ts, account_pk FROM stage_first
         ON CONFLICT (request_id) DO NOTHING
         RETURNING request_id
     )
     SELECT f.* FROM stage_first f JOIN inserted USING (request_id)
     """,
     "ANALYZE stage_new",
+    # A key belongs to the first account seen with it; keys are almost always one account's,
+    # so grouping by (key, account) first keeps the ordering step tiny.
     """
     INSERT INTO api_key (key_id, account_id, first_seen, last_seen)
     SELECT DISTINCT ON (api_key_id) api_key_id, account_pk,
-           min(ts) OVER (PARTITION BY api_key_id), max(ts) OVER (PARTITION BY api_key_id)
-    FROM stage_new WHERE api_key_id IS NOT NULL
-    ORDER BY api_key_id, ts
+           min(first_ts) OVER (PARTITION BY api_key_id), max(last_ts) OVER (PARTITION BY api_key_id)
+    FROM (SELECT api_key_id, account_pk, min(ts) AS first_ts, max(ts) AS last_ts
+          FROM stage_new WHERE api_key_id IS NOT NULL GROUP BY 1, 2) per_account
+    ORDER BY api_key_id, first_ts
     ON CONFLICT (key_id) DO UPDATE
     SET first_seen = least(api_key.first_seen, excluded.first_seen),
         last_seen = greatest(api_key.last_seen, excluded.last_seen)
@@ -222,12 +216,36 @@ _MERGE = [
     """,
 ]
 
-# A repeat whose content differs from the record kept: within the file, or against an
-# earlier load.
-_CONFLICTS = """
+# Where a staged column lives in the request table (lookups are stored as ids).
+_STORED_AS = {
+    "org_id": "org_id", "country": "country_id", "user_agent": "user_agent_id",
+    "client_fingerprint": "client_fingerprint_id", "model": "model_id", "category": "category_id",
+    "template_hash": "template_id", "system_prompt_hash": "system_prompt_id", "prompt_lang": "prompt_lang_id",
+}
+_SAME_TABLE = [f for f in REQUEST_FIELDS if f != "request_id"]
+_VS_STORED = [f for f in REQUEST_FIELDS if f not in ("request_id", "account_id", "api_key_id", "prompt_excerpt")]
+
+
+def _row(alias: str, names: list[str]) -> str:
+    return "(" + ", ".join(f"{alias}.{n}" for n in names) + ")"
+
+
+# A repeat whose content differs from the record kept, within the file or against an
+# earlier load. Only repeats are compared, so a file of new requests pays nothing here.
+_CONFLICTS = f"""
 SELECT
   (SELECT count(*) FROM stage_request s JOIN stage_first f USING (request_id)
-   WHERE s.line <> f.line AND s.digest <> f.digest)
-+ (SELECT count(*) FROM stage_first f JOIN request_key k USING (request_id)
-   WHERE k.digest <> f.digest AND NOT EXISTS (SELECT 1 FROM stage_new n WHERE n.request_id = f.request_id))
+   WHERE s.line <> f.line AND {_row("s", _SAME_TABLE)} IS DISTINCT FROM {_row("f", _SAME_TABLE)})
++ (SELECT count(*)
+   FROM stage_first f
+   JOIN request_key k USING (request_id)
+   JOIN request r ON r.request_id = f.request_id AND r.ts = k.ts AND r.account_id = k.account_id
+   LEFT JOIN api_key ak ON ak.id = r.api_key_id
+   LEFT JOIN request_excerpt e ON e.request_id = f.request_id
+   WHERE NOT EXISTS (SELECT 1 FROM stage_new n WHERE n.request_id = f.request_id)
+     AND ({_row("f", _VS_STORED)} IS DISTINCT FROM
+          ({", ".join("r." + _STORED_AS.get(n, n) for n in _VS_STORED)})
+          OR f.account_pk IS DISTINCT FROM r.account_id
+          OR f.api_key_id IS DISTINCT FROM ak.key_id
+          OR f.prompt_excerpt IS DISTINCT FROM e.excerpt))
 """

@@ -138,3 +138,6 @@ def refresh_figures(campaign: Campaign) -> None:
         first_activity=figures["first"], last_activity=figures["last"],
         tokens_in=tokens["tin"] or 0, tokens_out=tokens["tout"] or 0,
     )
+    from campaigns.detection.service import refresh_campaign_rollups
+
+    refresh_campaign_rollups(campaign.pk)

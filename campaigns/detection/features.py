@@ -1,0 +1,133 @@
+"""Per-account facts and shared values, computed set-based in PostgreSQL.
+
+Everything heavy is one GROUP BY over ``request`` or the ``account_hour`` rollup; Python gets
+compact integer arrays back through COPY, never raw requests row by row.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pyarrow.csv as pacsv
+from django.db import connection
+
+from accounts.models import IP_TYPES
+
+# Addresses a gateway labels as rented infrastructure rather than a person's line.
+PROXIED_TYPES = tuple(IP_TYPES.index(t) for t in ("hosting", "proxy", "vpn", "tor"))
+# Capabilities that distillation goes after (DESIGN.md); the focus score compares a group's
+# share of them with ordinary traffic.
+TARGET_CATEGORIES = ("coding", "agentic", "tool_use", "reasoning", "long_horizon", "math",
+                     "data_analysis", "grading", "computer_use")
+
+
+def copy_arrays(sql: str, params: list, names: list[str]) -> dict[str, np.ndarray]:
+    """Run ``sql`` through COPY TO STDOUT and return its columns as numpy arrays."""
+    raw = connection.cursor().connection  # psycopg 3 connection under Django's wrapper
+    buf = io.BytesIO()
+    with raw.cursor() as cur:
+        query = cur.mogrify(sql, params) if params else sql
+        with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for block in copy:
+                buf.write(block)
+    if buf.tell() == 0:
+        return {n: np.zeros(0, dtype=np.int64) for n in names}
+    buf.seek(0)
+    table = pacsv.read_csv(buf, read_options=pacsv.ReadOptions(column_names=names))
+    out = {}
+    for name in names:
+        col = table.column(name)
+        out[name] = col.to_numpy(zero_copy_only=False) if col.null_count == 0 else \
+            np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False))
+    return out
+
+
+def window_clause(since: datetime | None, until: datetime | None, column: str) -> tuple[str, list]:
+    parts, params = [], []
+    if since is not None:
+        parts.append(f"{column} >= %s")
+        params.append(since)
+    if until is not None:
+        parts.append(f"{column} < %s")
+        params.append(until)
+    return (" AND ".join(parts) or "TRUE"), params
+
+
+@dataclass
+class Universe:
+    """The accounts active in the window, in a fixed order (index = position)."""
+
+    ids: np.ndarray          # account.id
+    org: np.ndarray          # organisation id; accounts without one are their own organisation
+    created: np.ndarray      # epoch seconds of sign-up (0 when unknown)
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.size)
+
+    def index_of(self, account_ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.ids, account_ids)
+
+
+def build_universe(since, until) -> Universe:
+    """Accounts with traffic in the window, into temp table det_acct (dropped at commit)."""
+    where, params = window_clause(since, until, "h.hour")
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS det_acct")
+        cur.execute(f"""
+            CREATE TEMP TABLE det_acct AS
+            SELECT a.id AS account_id, COALESCE(a.org_id, -a.id) AS org,
+                   COALESCE(extract(epoch FROM a.created_at)::bigint, 0) AS created
+            FROM account a
+            WHERE a.id IN (SELECT DISTINCT h.account_id FROM account_hour h WHERE {where})
+        """, params)
+        cur.execute("CREATE UNIQUE INDEX ON det_acct (account_id)")
+        cur.execute("ANALYZE det_acct")
+    cols = copy_arrays("SELECT account_id, org, created FROM det_acct ORDER BY account_id", [],
+                       ["id", "org", "created"])
+    return Universe(cols["id"].astype(np.int64), cols["org"].astype(np.int64), cols["created"].astype(np.int64))
+
+
+def request_facts(since, until) -> dict[str, np.ndarray]:
+    """Per account: requests, proxied requests, requests from a country other than billing."""
+    where, params = window_clause(since, until, "r.ts")
+    proxied = ",".join(str(t) for t in PROXIED_TYPES)
+    return copy_arrays(f"""
+        SELECT r.account_id, count(*),
+               count(*) FILTER (WHERE r.ip_type IN ({proxied})),
+               count(*) FILTER (WHERE a.billing_country IS NOT NULL AND c.value IS NOT NULL
+                                AND c.value <> a.billing_country)
+        FROM request r JOIN account a ON a.id = r.account_id
+        LEFT JOIN lookup_country c ON c.id = r.country_id
+        WHERE {where}
+        GROUP BY r.account_id
+    """, params, ["account_id", "requests", "proxied", "foreign"])
+
+
+def hour_facts(since, until) -> dict[str, np.ndarray]:
+    """Per account × UTC hour-of-day × category × model, from the account_hour rollup."""
+    where, params = window_clause(since, until, "h.hour")
+    return copy_arrays(f"""
+        SELECT h.account_id, extract(hour FROM h.hour AT TIME ZONE 'UTC')::int, h.category_id,
+               h.model_id, sum(h.requests), sum(h.output_tokens), sum(h.reasoning_requests),
+               count(DISTINCT date_trunc('day', h.hour))
+        FROM account_hour h
+        WHERE {where}
+        GROUP BY 1, 2, 3, 4
+    """, params, ["account_id", "hod", "category", "model", "requests", "tokens_out", "reasoning", "days"])
+
+
+def model_first_seen(since, until) -> dict[int, float]:
+    """Epoch seconds of each model's first hour in all traffic (a release, for pivots)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT model_id, extract(epoch FROM min(hour)) FROM traffic_hour GROUP BY model_id")
+        return {int(m): float(t) for m, t in cur.fetchall()}
+
+
+def lookup_values(table: str) -> dict[int, str]:
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT id, value FROM {table}")  # noqa: S608 - table names are ours
+        return dict(cur.fetchall())

@@ -1,0 +1,194 @@
+"""Detection runs: start, claim, execute with progress, and the foreground entry point.
+
+Pipeline: per-account facts (SQL) -> shared values weighted by rarity (SQL) -> candidate pairs
+and their link weights (numpy/scipy) -> groups on strong links (components + peeling) ->
+behaviour score against the baseline -> explanations -> reconciliation with campaigns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from campaigns.detection import clusters, explain, features, links, scoring
+from campaigns.detection.reconcile import DetectedGroup, reconcile
+from campaigns.models import DetectionRun
+
+logger = logging.getLogger(__name__)
+STALE_SECONDS = getattr(settings, "DETECTION_STALE_SECONDS", 600)
+
+
+def start_run(user=None, since=None, until=None, enqueue: bool = True) -> DetectionRun:
+    """Record a run and queue it on ``detect`` once the transaction commits."""
+    run = DetectionRun.objects.create(
+        params={"since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
+                "edge_threshold": links.EDGE_THRESHOLD, "campaign_threshold": scoring.CAMPAIGN_THRESHOLD},
+        window_start=since, window_end=until, requested_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    if enqueue:
+        from campaigns.tasks import detect
+
+        transaction.on_commit(lambda: detect.delay(run.pk))
+    return run
+
+
+def _free() -> Q:
+    stale = timezone.now() - timedelta(seconds=STALE_SECONDS)
+    return Q(status__in=[DetectionRun.Status.QUEUED, DetectionRun.Status.INTERRUPTED]) | Q(
+        status=DetectionRun.Status.RUNNING, heartbeat_at__lt=stale)
+
+
+def request_detection() -> DetectionRun | None:
+    """After an ingest: queue a run unless one is already queued or running (debounced)."""
+    with transaction.atomic():
+        # A transaction-level advisory lock makes check-then-create atomic across workers.
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [0x44657431])
+        fresh = timezone.now() - timedelta(seconds=STALE_SECONDS)
+        busy = DetectionRun.objects.filter(
+            Q(status=DetectionRun.Status.QUEUED) | Q(status=DetectionRun.Status.RUNNING, heartbeat_at__gte=fresh))
+        if busy.exists():
+            return None
+        return start_run()
+
+
+def run_detection(user=None, since=None, until=None) -> DetectionRun:
+    """Foreground run (the ``detect`` command): same code path as the Celery task."""
+    run = start_run(user=user, since=since, until=until, enqueue=False)
+    execute_run(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+class _Progress:
+    def __init__(self, run_id: int):
+        self.run_id, self.timings, self.t = run_id, {}, time.monotonic()
+        self.phase = None
+
+    def __call__(self, phase: str, progress: float) -> None:
+        now = time.monotonic()
+        if self.phase:
+            self.timings[self.phase] = round(now - self.t, 2)
+        self.phase, self.t = phase, now
+        DetectionRun.objects.filter(pk=self.run_id).update(phase=phase, progress=progress,
+                                                           heartbeat_at=timezone.now(), timings=self.timings)
+
+
+def execute_run(run_id: int) -> DetectionRun | None:
+    """Claim the run by conditional UPDATE and execute it; None if it was not ours."""
+    now = timezone.now()
+    claimed = DetectionRun.objects.filter(_free(), pk=run_id).update(
+        status=DetectionRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase="starting", progress=0.0,
+        error="")
+    if claimed != 1:
+        logger.info("execute_run: detection run %d is taken or finished; skipping", run_id)
+        return None
+    run = DetectionRun.objects.get(pk=run_id)
+    progress = _Progress(run_id)
+    t0 = time.monotonic()
+    try:
+        groups, counts = detect_groups(run.window_start, run.window_end, progress)
+        progress("reconciling", 0.9)
+        counts.update(reconcile(run, groups))
+        progress("done", 1.0)
+    except Exception as exc:
+        DetectionRun.objects.filter(pk=run_id).update(status=DetectionRun.Status.FAILED, error=str(exc)[:4000],
+                                                      finished_at=timezone.now())
+        raise
+    progress.timings["total"] = round(time.monotonic() - t0, 2)
+    DetectionRun.objects.filter(pk=run_id).update(status=DetectionRun.Status.DONE, finished_at=timezone.now(),
+                                                  counts=counts, timings=progress.timings, progress=1.0)
+    run.refresh_from_db()
+    return run
+
+
+def _window_start(since) -> float | None:
+    if since is not None:
+        return since.timestamp()
+    with connection.cursor() as cur:
+        cur.execute("SELECT extract(epoch FROM min(hour)) FROM traffic_hour")
+        row = cur.fetchone()
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def detect_groups(since=None, until=None, progress=lambda phase, p: None) -> tuple[list[DetectedGroup], dict]:
+    """The pipeline up to reconciliation: groups with scores, explanations and member facts."""
+    progress("features", 0.05)
+    universe = features.build_universe(since, until)
+    counts = {"accounts": universe.size}
+    if universe.size < 2:
+        return [], counts
+    reqs = features.request_facts(since, until)
+    hours = features.hour_facts(since, until)
+    categories = features.lookup_values("lookup_category")
+    behaviour = scoring.behaviour(universe, hours, reqs, categories, features.model_first_seen(since, until),
+                                  _window_start(since))
+    progress("shared_values", 0.25)
+    sv = links.shared_values(universe, since, until)
+    counts.update(values=int(sv.df.size), incidences=int(sv.acct.size))
+    progress("links", 0.45)
+    pairs = links.candidate_pairs(sv, universe)
+    mats = links.kind_matrices(sv, universe.size)
+    weights, parts, codes = links.pair_weights(pairs, mats)
+    counts.update(candidate_pairs=int(pairs.shape[0]), links=int((weights >= links.EDGE_THRESHOLD).sum()))
+    progress("clusters", 0.65)
+    found = clusters.groups(pairs, weights, universe.size, links.EDGE_THRESHOLD)
+    counts["clusters"] = len(found)
+    progress("scoring", 0.75)
+    in_any = np.zeros(universe.size, bool)
+    for g in found:
+        in_any[g] = True
+    base = np.flatnonzero(~in_any & (behaviour.requests > 0))
+    label = explain.Labeller(features.lookup_values("lookup_template"),
+                             features.lookup_values("lookup_client_fingerprint"),
+                             features.lookup_values("lookup_system_prompt"))
+    strong = weights >= links.EDGE_THRESHOLD
+    sp_, sw = pairs[strong], weights[strong]
+    degree = np.bincount(np.r_[sp_[:, 0], sp_[:, 1]], minlength=universe.size)
+    out, scored_all = [], []
+    for members in found:
+        inside = in_any[sp_[:, 0]] & np.isin(sp_[:, 0], members) & np.isin(sp_[:, 1], members)
+        density = float(inside.sum() / max(1, members.size * min(members.size - 1, 2 * 4)))
+        scored = scoring.score_group(members, behaviour, base, density)
+        scored_all.append({"size": int(members.size), "score": scored["score"]})
+        if scored["score"] < scoring.CAMPAIGN_THRESHOLD:
+            continue
+        signals = explain.group_signals(members, sv, label)
+        per_member = explain.member_signals(members, sv, label)
+        top = max(1, int(np.percentile(degree[members], 90)))
+        member_info = {}
+        for m in members.tolist():
+            sigs = per_member.get(m, [])
+            member_info[int(universe.ids[m])] = {
+                "confidence": round(min(1.0, 0.5 + 0.5 * degree[m] / top), 3), "signals": sigs,
+                "explanation": "; ".join(s["text"] for s in sigs).capitalize()}
+        hint = signals[0]["kind"].replace("_", " ") if signals else ""
+        out.append(DetectedGroup(
+            accounts=[int(x) for x in universe.ids[members]], score=scored["score"], breakdown=scored,
+            explanation=explain.campaign_text(members.size, scored, signals), signals=signals,
+            members=member_info, name_hint=f"{members.size} accounts linked by {hint}" if hint else ""))
+    counts["groups_scored"] = scored_all
+    counts["campaigns_found"] = len(out)
+    return out, counts
+
+
+def refresh_campaign_rollups(campaign_id: int) -> None:
+    """Rebuild campaign_hour for one campaign from account_hour of its active members."""
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM campaign_hour WHERE campaign_id = %s", [campaign_id])
+        cur.execute("""
+            INSERT INTO campaign_hour (campaign_id, hour, model_id, category_id, requests, input_tokens,
+                                       output_tokens, reasoning_requests, accounts)
+            SELECT %s, h.hour, h.model_id, h.category_id, sum(h.requests), sum(h.input_tokens),
+                   sum(h.output_tokens), sum(h.reasoning_requests), count(DISTINCT h.account_id)
+            FROM account_hour h JOIN membership m ON m.account_id = h.account_id
+            WHERE m.campaign_id = %s AND m.active
+            GROUP BY h.hour, h.model_id, h.category_id
+        """, [campaign_id, campaign_id])

@@ -101,6 +101,19 @@ def ensure_local_services() -> None:
             sys.exit(f"copycat: could not start the service for port {port}; start it and run this again.")
 
 
+def ensure_chromium() -> None:
+    """Browser tests drive Debian's Chromium; install it (as root, with apt) when missing."""
+    if Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists():
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        say("Chromium is missing and cannot be installed from here; run: apt-get install chromium chromium-driver")
+        return
+    say("installing Debian's chromium and chromium-driver for the browser tests")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True, env=env)
+
+
 def manage(*args: str, env: dict | None = None) -> None:
     subprocess.run([str(VENV_PY), "manage.py", *args], cwd=ROOT, check=True, env=env)
 
@@ -122,6 +135,7 @@ def ensure_database(env: dict) -> None:
 def run_tests(extra: list[str]) -> int:
     ensure_venv()
     ensure_local_services()
+    ensure_chromium()
     env = dict(os.environ)
     say("running the test suite")
     manage("check", env=env)

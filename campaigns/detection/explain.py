@@ -56,7 +56,8 @@ def sentence(kind: str, label: str, members: int, total: int) -> str:
     phrase = KINDS[kind][2]
     if kind in ("template", "sync"):
         verb = "sent" if kind == "template" else "fired"
-        rest = "and no other account" if total == members else f"and {total - members:,} other accounts"
+        others = total - members
+        rest = "and no other account" if others == 0 else f"and {others:,} other account{'s' if others > 1 else ''}"
         return f"{verb} {phrase} {label}, used by {members:,} members {rest}"
     others = "" if total == members else f" ({total:,} accounts in all)"
     return f"shares {phrase} {label} with {members - 1:,} other members{others}"
@@ -117,7 +118,7 @@ def campaign_text(size: int, scored: dict, signals: list[dict]) -> str:
     links = "; ".join(s["text"] for s in signals[:4])
     text = f"{size:,} accounts act as one (score {scored['score']:.2f})."
     if links:
-        text += f" They are linked because they {links}."
+        text += f" Linked because members {links}."
     if reasons:
         text += " Behaviour: " + "; ".join(reasons) + "."
     return text

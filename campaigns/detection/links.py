@@ -34,6 +34,9 @@ KINDS: dict[str, tuple[int, float, str]] = {
     "sync": (10, 1.0, "synchronized activity (same template, same quarter hour)"),
 }
 KIND_BY_CODE = {code: name for name, (code, _, _) in KINDS.items()}
+# Kinds that restate one fact count once together: an account's sign-up address and the /24 it
+# sends from are the same network, so sharing both is one piece of evidence, not two.
+FAMILIES = {"signup_net": "network", "request_net": "network"}
 EDGE_THRESHOLD = 1.5
 SYNC_BUCKET_S = 900
 BURST_S = 1800
@@ -221,4 +224,11 @@ def pair_weights(pairs: np.ndarray, mats: dict[int, sp.csr_matrix], chunk: int =
             m = mats[code]
             shared = m[i].multiply(m[j] > 0).sum(axis=1).A1
             parts[lo:lo + chunk, c] = np.minimum(shared, 1.0) * weight_of[code]
-    return parts.sum(axis=1), parts, codes
+    total = np.zeros(pairs.shape[0], dtype=np.float32)
+    families: dict[str, list[int]] = {}
+    for c, code in enumerate(codes):
+        name = KIND_BY_CODE[code]
+        families.setdefault(FAMILIES.get(name, name), []).append(c)
+    for cols in families.values():
+        total += np.minimum(parts[:, cols].sum(axis=1), 1.0)
+    return total, parts, codes

@@ -145,13 +145,34 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PERMISSION_CLASSES": ["copycat.api.HasRole"],
+    "DEFAULT_FILTER_BACKENDS": ["copycat.api.StrictFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "copycat.api.CursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "copycat.api.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
+                                 "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser",
+                               "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
+    "URL_FORMAT_OVERRIDE": None,
 }
+# Uploads larger than this are refused before they are read (400 naming the limit).
+INGEST_UPLOAD_MAX_BYTES = env_int("INGEST_UPLOAD_MAX_BYTES", 2 * 1024**3)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Copycat API",
+    "DESCRIPTION": "Find, prove and stop distillation campaigns. Authenticate with `Authorization: Token KEY`. "
+                   "Errors are JSON: `{\"error\": \"what to fix\", \"detail\": ...}`.",
     "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "JobStatusEnum": "campaigns.models.DetectionRun.Status",
+        "AccountStatusEnum": "accounts.models.Account.Status",
+        "MembershipSourceEnum": "campaigns.models.Membership.Source",
+        "IngestSourceEnum": "ingest.models.IngestRun.Source",
+    },
+    "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -1,0 +1,144 @@
+"""Serializers for accounts, API keys, sessions, requests and timelines."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.models import IP_TYPES, Account, ApiKey, Request, Session
+from accounts.selectors import BREAKDOWNS, BUCKETS
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    org = serializers.CharField(source="org.value", allow_null=True, default=None)
+
+    class Meta:
+        model = Account
+        fields = ("id", "account_id", "is_placeholder", "created_at", "org", "email", "signup_ip", "signup_country",
+                  "signup_asn", "billing_country", "payment_fingerprint", "payment_method", "phone_verified",
+                  "device_fingerprint", "signup_channel", "plan", "status", "first_request_at", "last_request_at",
+                  "request_count")
+        read_only_fields = fields
+
+
+class AccountRefSerializer(serializers.ModelSerializer):
+    """An account as other objects refer to it."""
+
+    org = serializers.CharField(source="org.value", allow_null=True, default=None)
+
+    class Meta:
+        model = Account
+        fields = ("account_id", "org", "status", "request_count", "last_request_at")
+        read_only_fields = fields
+
+
+class TimelinePointSerializer(serializers.Serializer):
+    t = serializers.DateTimeField()
+    key = serializers.CharField(allow_null=True, help_text="category or model, when broken down")
+    requests = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    reasoning_requests = serializers.IntegerField()
+    error_requests = serializers.IntegerField()
+
+
+class AccountDetailSerializer(AccountSerializer):
+    campaigns = serializers.SerializerMethodField()
+    api_key_count = serializers.SerializerMethodField()
+    timeline = serializers.SerializerMethodField(help_text="Hourly totals over the last 7 days of activity.")
+
+    class Meta(AccountSerializer.Meta):
+        fields = (*AccountSerializer.Meta.fields, "campaigns", "api_key_count", "timeline")
+        read_only_fields = fields
+
+    def get_campaigns(self, obj) -> list[dict]:
+        return [{"id": m.campaign_id, "name": m.campaign.name, "status": m.campaign.status, "source": m.source}
+                for m in obj.memberships.filter(active=True).select_related("campaign")]
+
+    def get_api_key_count(self, obj) -> int:
+        return obj.api_keys.count()
+
+    def get_timeline(self, obj) -> list[dict]:
+        return TimelinePointSerializer(self.context["timeline"], many=True).data
+
+
+class TimelineQuerySerializer(serializers.Serializer):
+    bucket = serializers.ChoiceField(choices=BUCKETS, default="hour")
+    by = serializers.ChoiceField(choices=BREAKDOWNS, default="none")
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs):
+        if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": "until must be after since."})
+        return attrs
+
+
+class TimelineSerializer(serializers.Serializer):
+    bucket = serializers.CharField()
+    by = serializers.CharField()
+    points = TimelinePointSerializer(many=True)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    account = serializers.CharField(source="account.account_id")
+
+    class Meta:
+        model = ApiKey
+        fields = ("id", "key_id", "account", "first_seen", "last_seen")
+        read_only_fields = fields
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    account = serializers.CharField(source="account.account_id")
+    api_key = serializers.CharField(source="api_key.key_id", allow_null=True, default=None)
+
+    class Meta:
+        model = Session
+        fields = ("id", "account", "api_key", "started_at", "ended_at", "request_count", "input_tokens",
+                  "output_tokens")
+        read_only_fields = fields
+
+
+class RequestSerializer(serializers.ModelSerializer):
+    api_key = serializers.CharField(source="api_key.key_id", allow_null=True, default=None)
+    model = serializers.CharField(source="model.value", allow_null=True, default=None)
+    category = serializers.CharField(source="category.value", allow_null=True, default=None)
+    country = serializers.CharField(source="country.value", allow_null=True, default=None)
+    user_agent = serializers.CharField(source="user_agent.value", allow_null=True, default=None)
+    client_fingerprint = serializers.CharField(source="client_fingerprint.value", allow_null=True, default=None)
+    template_hash = serializers.CharField(source="template.value", allow_null=True, default=None)
+    ip_type = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Request
+        fields = ("request_id", "ts", "api_key", "ip", "country", "asn", "ip_type", "user_agent",
+                  "client_fingerprint", "model", "status_code", "input_tokens", "output_tokens", "latency_ms",
+                  "category", "template_hash", "prompt_hash", "conversation_id", "turn", "tool_count",
+                  "reasoning_requested", "stream")
+        read_only_fields = fields
+
+    def get_ip_type(self, obj) -> str | None:
+        if obj.ip_type is None or not 0 <= obj.ip_type < len(IP_TYPES):
+            return None
+        return IP_TYPES[obj.ip_type]
+
+
+class RequestPageSerializer(serializers.Serializer):
+    next = serializers.CharField(allow_null=True, help_text="URL of the next (older) page, null at the end.")
+    results = RequestSerializer(many=True)
+
+
+class SharedValueSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    value = serializers.CharField()
+    requests = serializers.IntegerField(allow_null=True)
+    weight = serializers.FloatField(required=False)
+
+
+class NeighbourSerializer(serializers.Serializer):
+    account = AccountRefSerializer()
+    shared = SharedValueSerializer(many=True)
+
+
+class NeighboursSerializer(serializers.Serializer):
+    results = NeighbourSerializer(many=True)

@@ -1,0 +1,133 @@
+"""Read-only API over accounts, API keys, sessions and an account's requests."""
+
+from __future__ import annotations
+
+import re
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+from accounts import filtersets, selectors
+from accounts.api import serializers
+from accounts.models import Request
+from copycat.api import parse_int_id
+
+ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
+REQUEST_PAGE_MAX = 1000
+
+
+def check_account_id(value: str) -> str:
+    if not ACCOUNT_ID.match(value):
+        raise exceptions.ValidationError(
+            {"account_id": f"{value[:80]!r} is not an account id: up to 64 letters, digits and _ . : @ -."})
+    return value
+
+
+class AccountViewSet(viewsets.ReadOnlyModelViewSet):
+    """Monitored API accounts. Filter by status, org, country, sign-up values, traffic values
+    (IP, /24, ASN, template, client fingerprint within the activity window), campaign."""
+
+    queryset = selectors.account_list()
+    serializer_class = serializers.AccountSerializer
+    filterset_class = filtersets.AccountFilterSet
+    lookup_field = "account_id"
+    lookup_value_regex = "[^/]+"
+    cursor_ordering = ("-request_count", "-id")
+
+    def get_object(self):
+        account = selectors.get_account(check_account_id(self.kwargs["account_id"]))
+        if account is None:
+            raise exceptions.NotFound(f"No account {self.kwargs['account_id']!r}.")
+        self.check_object_permissions(self.request, account)
+        return account
+
+    @extend_schema(responses=serializers.AccountDetailSerializer)
+    def retrieve(self, request, *args, **kwargs):
+        account = self.get_object()
+        timeline = selectors.account_timeline(account)
+        return Response(serializers.AccountDetailSerializer(account, context={"timeline": timeline}).data)
+
+    @extend_schema(parameters=[serializers.TimelineQuerySerializer], responses=serializers.TimelineSerializer)
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def timeline(self, request, account_id=None):
+        """The account's requests and tokens per hour or day (from the hourly rollup)."""
+        account = self.get_object()
+        query = serializers.TimelineQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        points = selectors.account_timeline(account, **query.validated_data)
+        return Response({"bucket": query.validated_data["bucket"], "by": query.validated_data["by"],
+                         "points": serializers.TimelinePointSerializer(points, many=True).data})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("since", OpenApiTypes.DATETIME, description="ts >= since"),
+                    OpenApiParameter("until", OpenApiTypes.DATETIME, description="ts < until"),
+                    OpenApiParameter("model", OpenApiTypes.STR),
+                    OpenApiParameter("category", OpenApiTypes.STR),
+                    OpenApiParameter("status_code", OpenApiTypes.INT),
+                    OpenApiParameter("reasoning", OpenApiTypes.BOOL),
+                    OpenApiParameter("cursor", OpenApiTypes.STR, description="From the `next` link."),
+                    OpenApiParameter("page_size", OpenApiTypes.INT, description=f"1..{REQUEST_PAGE_MAX}")],
+        responses=serializers.RequestPageSerializer,
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def requests(self, request, account_id=None):
+        """The account's requests, newest first; keyset-paginated on (ts, request_id)."""
+        account = self.get_object()
+        allowed = set(filtersets.RequestFilterSet.base_filters) | {"cursor", "page_size", "format"}
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise exceptions.ValidationError({unknown[0]: f"Unknown filter {unknown[0]!r}; this list filters on: "
+                                                          f"{', '.join(sorted(filtersets.RequestFilterSet.base_filters))}."})
+        filterset = filtersets.RequestFilterSet(request.query_params, queryset=Request.objects.all())
+        if not filterset.is_valid():
+            raise exceptions.ValidationError(filterset.errors)
+        size = request.query_params.get("page_size", "100")
+        if not size.isdigit() or not 1 <= int(size) <= REQUEST_PAGE_MAX:
+            raise exceptions.ValidationError({"page_size": f"Give a page size from 1 to {REQUEST_PAGE_MAX}."})
+        try:
+            page = selectors.account_requests(account, requests=filterset.qs, cursor=request.query_params.get("cursor"),
+                                              limit=int(size))
+        except selectors.InvalidCursor as exc:
+            raise exceptions.ValidationError({"cursor": str(exc)}) from None
+        next_url = None
+        if page.next_cursor:
+            next_url = replace_query_param(request.build_absolute_uri(), "cursor", page.next_cursor)
+        return Response({"next": next_url, "results": serializers.RequestSerializer(page.rows, many=True).data})
+
+    @extend_schema(responses=serializers.NeighboursSerializer)
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def neighbours(self, request, account_id=None):
+        """Accounts sharing this one's rare values: payment or device fingerprint, sign-up IP, or,
+        in its last 7 days of traffic, request IPs, /24s, templates, client fingerprints."""
+        account = self.get_object()
+        found = selectors.account_neighbours(account)
+        return Response({"results": serializers.NeighbourSerializer(found, many=True).data})
+
+
+class ApiKeyViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = selectors.api_key_list()
+    serializer_class = serializers.ApiKeySerializer
+    filterset_class = filtersets.ApiKeyFilterSet
+    lookup_field = "key_id"
+    lookup_value_regex = "[^/]+"
+
+    def get_object(self):
+        key = selectors.api_key_list().filter(key_id=check_account_id(self.kwargs["key_id"])).first()
+        if key is None:
+            raise exceptions.NotFound(f"No API key {self.kwargs['key_id']!r}.")
+        return key
+
+
+class SessionViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = selectors.session_list()
+    serializer_class = serializers.SessionSerializer
+    filterset_class = filtersets.SessionFilterSet
+    lookup_value_regex = "[^/]+"
+
+    def get_object(self):
+        self.kwargs["pk"] = parse_int_id(self.kwargs["pk"], "session id")
+        return super().get_object()

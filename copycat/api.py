@@ -1,0 +1,213 @@
+"""Shared DRF pieces: errors as JSON that say what to fix, role permissions, pagination,
+strict filtering and id parsing."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import ObjectDoesNotExist, SuspiciousOperation
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions, pagination, permissions, status
+from rest_framework.response import Response
+
+from campaigns.errors import Conflict, InvalidInput, NotFound
+from copycat import roles
+
+logger = logging.getLogger(__name__)
+
+# Query parameters every list takes besides its filters.
+COMMON_PARAMS = {"cursor", "page_size", "format"}
+
+
+class ConflictError(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The change conflicts with the current state."
+    default_code = "conflict"
+
+
+def _first_message(detail) -> str:
+    """A one-line summary of a DRF error detail (dict, list or string)."""
+    if isinstance(detail, dict):
+        for field, value in detail.items():
+            text = _first_message(value)
+            return text if field in ("non_field_errors", "detail", "__all__") else f"{field}: {text}"
+        return "The request is not valid."
+    if isinstance(detail, list):
+        return _first_message(detail[0]) if detail else "The request is not valid."
+    return str(detail)
+
+
+_FALLBACK = {
+    400: "The request is not valid; see detail.",
+    401: "Authenticate with the header `Authorization: Token KEY` (python manage.py create_user NAME "
+         "--role ROLE --token makes one).",
+    403: "Your role does not allow this.",
+    404: "Nothing here by that id or path; check it.",
+    405: "This method is not allowed here.",
+    409: "The change conflicts with the current state.",
+}
+
+
+def _translate(exc: Exception) -> Exception:
+    """Django and service errors as the DRF exception of the right status."""
+    if isinstance(exc, (Http404, ObjectDoesNotExist, NotFound)):
+        return exceptions.NotFound(str(exc) or None)
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, Conflict):
+        return ConflictError(str(exc))
+    if isinstance(exc, InvalidInput):
+        return exceptions.ValidationError({"detail": str(exc)})
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        return exceptions.ValidationError(detail)
+    if isinstance(exc, DataError):
+        return exceptions.ValidationError({"detail": "A value is out of range or of the wrong type for its field: "
+                                                     f"{str(exc).splitlines()[0]}"})
+    if isinstance(exc, SuspiciousOperation):
+        return exceptions.ValidationError({"detail": str(exc) or "The request was refused as unsafe."})
+    return exc
+
+
+def exception_handler(exc, context):
+    """Every error as ``{"error": "<what to fix>", "detail": ...}`` with its status."""
+    from rest_framework.views import (
+        exception_handler as drf_exception_handler,  # (circular at import time)
+    )
+
+    exc = _translate(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django log it and answer 500
+    detail = response.data
+    if isinstance(detail, dict) and set(detail) == {"detail"} and not isinstance(detail["detail"], (list, dict)):
+        message = str(detail["detail"])
+        detail = None
+    else:
+        message = _first_message(detail)
+    if response.status_code == 401:
+        message = f"{message} {_FALLBACK[401]}"
+    response.data = {"error": message or _FALLBACK.get(response.status_code, "Error."), "detail": detail}
+    return response
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    """JSON 404 for any path under /api/v1/ that names no endpoint."""
+    return JsonResponse({"error": f"No API endpoint at {request.path}; see /api/v1/docs/.", "detail": None},
+                        status=404)
+
+
+not_found.login_required = False
+
+
+# --- permissions ----------------------------------------------------------------------------
+
+
+class HasRole(permissions.BasePermission):
+    """Reads need the viewer role; writes are checked by the services (roles.require), which
+    raise PermissionDenied naming the role needed. A signed-in user without a role sees nothing."""
+
+    message = "Your account has no Copycat role; ask an admin to give you one (viewer, analyst, lead or admin)."
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return roles.has_role(request.user, roles.VIEWER)
+
+
+def require(user, action: str) -> None:
+    """roles.require, for views that write without a service doing the check."""
+    roles.require(user, action)
+
+
+# --- pagination -----------------------------------------------------------------------------
+
+
+class CursorPagination(pagination.CursorPagination):
+    """Cursor pagination: no OFFSET, stable under inserts. Sort order comes from the filterset's
+    ``ordering`` (validated there) with the primary key as the tie-breaker."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    ordering = "-id"
+
+    def get_ordering(self, request, queryset, view):
+        wanted = request.query_params.get("ordering")
+        if wanted:
+            fields = [f.strip() for f in wanted.split(",") if f.strip()]
+            tie = "-id" if fields[-1].startswith("-") else "id"
+            if fields[-1].lstrip("-") != "id":
+                fields.append(tie)
+            return tuple(fields)
+        return tuple(getattr(view, "cursor_ordering", None) or (self.ordering,))
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError(
+                {"cursor": "This cursor is not valid; use the `next` or `previous` link of a page."}) from None
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None:
+            try:
+                size = int(raw)
+            except ValueError:
+                raise exceptions.ValidationError({"page_size": f"{raw!r} is not a whole number."}) from None
+            if not 1 <= size <= self.max_page_size:
+                raise exceptions.ValidationError({"page_size": f"Give a page size from 1 to {self.max_page_size}."})
+        return super().get_page_size(request)
+
+
+# --- filtering ------------------------------------------------------------------------------
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """django-filter, plus a 400 for a query parameter that is no filter of this list (a typo
+    would otherwise silently return everything)."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            allowed = set(filterset_class.base_filters) | COMMON_PARAMS | set(getattr(view, "extra_params", ()))
+            unknown = sorted(set(request.query_params) - allowed)
+            if unknown:
+                raise exceptions.ValidationError({
+                    unknown[0]: f"Unknown filter {unknown[0]!r}; this list filters on: "
+                                f"{', '.join(sorted(filterset_class.base_filters))}."})
+        return super().filter_queryset(request, queryset, view)
+
+
+def parse_int_id(value, what: str = "id") -> int:
+    """A path id as an integer, or a 400 that says so (never a 500 or a 404 for 'abc')."""
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        raise exceptions.ValidationError({"id": f"{value!r} is not a valid {what}: give a whole number."}) from None
+    if not 1 <= number <= 2**31 - 1:
+        raise exceptions.ValidationError({"id": f"{value!r} is out of range for a {what}."})
+    return number
+
+
+class IntIdLookupMixin:
+    """Viewsets whose objects have integer ids: a malformed id is a 400, a missing one a 404."""
+
+    lookup_value_regex = "[^/]+"
+    id_label = "id"
+
+    def get_object(self):
+        kwarg = self.lookup_url_kwarg or self.lookup_field
+        self.kwargs[kwarg] = parse_int_id(self.kwargs[kwarg], self.id_label)
+        return super().get_object()
+
+
+def message(text: str, status_code: int = 200, **extra) -> Response:
+    return Response({"message": text, **extra}, status=status_code)

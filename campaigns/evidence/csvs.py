@@ -1,0 +1,336 @@
+"""The packet's CSV files, streamed from PostgreSQL in constant memory.
+
+Big outputs (requests, sessions, infrastructure) are written by ``COPY (SELECT ...) TO STDOUT``
+straight into the file; personal values are replaced inside the query by the same keyed hash
+``redaction.Redactor`` computes (see ``redaction.sql_hmac``). Every query has a total order, so
+the same snapshot always gives the same bytes; gzip files carry mtime 0 and no name.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from django.db import connection
+from django.db.models import Count
+
+from accounts.models import IP_TYPES, Account
+from campaigns.evidence.redaction import Redactor, sql_hmac
+from campaigns.models import Membership
+
+ACCOUNTS_PER_CHUNK = 200  # requests are walked by ranges of member account ids, never OFFSET
+
+REQUEST_COLUMNS = (
+    "request_id", "ts", "account_id", "api_key_id", "org_id", "ip", "ip_network", "country", "asn", "ip_type",
+    "user_agent", "client_fingerprint", "end_user_id", "model", "status_code", "input_tokens", "output_tokens",
+    "latency_ms", "category", "prompt_hash", "prompt_simhash", "template_hash", "system_prompt_hash",
+    "conversation_id", "turn", "tool_count", "reasoning_requested", "stream", "prompt_lang",
+)
+_TS = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+_NET = "network(set_masklen({0}, CASE WHEN family({0}) = 4 THEN 24 ELSE 48 END))::text"
+_IP_TYPE = "(ARRAY[" + ",".join(f"'{t}'" for t in IP_TYPES) + "])[{} + 1]"
+
+
+@dataclass
+class Scope:
+    """What the packet covers: the campaign, its active members and the time window."""
+
+    campaign_id: int
+    account_ids: list[int]
+    start: datetime | None
+    end: datetime | None
+
+    def chunks(self) -> Iterator[list[int]]:
+        for i in range(0, len(self.account_ids), ACCOUNTS_PER_CHUNK):
+            yield self.account_ids[i:i + ACCOUNTS_PER_CHUNK]
+
+
+def scope_for(campaign_id: int) -> Scope:
+    ids = sorted(Membership.objects.filter(campaign_id=campaign_id, active=True).values_list("account_id", flat=True))
+    from django.db.models import Max, Min
+
+    window = Account.objects.filter(pk__in=ids).aggregate(start=Min("first_request_at"), end=Max("last_request_at"))
+    return Scope(campaign_id, ids, window["start"], window["end"])
+
+
+def _params(redactor: Redactor, **extra) -> dict:
+    ipad, opad = redactor.sql_pads()
+    return {"ipad": ipad, "opad": opad, **extra}
+
+
+def _redacted_sql(redactor: Redactor, expr: str, label: str) -> str:
+    if not redactor.enabled:
+        return expr
+    return f"CASE WHEN {expr} IS NULL THEN NULL ELSE '{label}:' || {sql_hmac(expr)} END"
+
+
+@contextmanager
+def _writer(path: Path, gz: bool = False):
+    if gz:
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                                    compresslevel=6) as fh:
+            yield fh
+    else:
+        with open(path, "wb") as fh:
+            yield fh
+
+
+def _copy(fh, query: str, params: dict) -> None:
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor, cursor.copy(query, params) as copy:
+        for block in copy:
+            fh.write(block)
+
+
+def _header(fh, columns) -> None:
+    fh.write((",".join(columns) + "\n").encode())
+
+
+def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Callable[[float], None] | None = None) -> int:
+    """All requests of the active members in the window, gzip CSV, ordered by account, time, id."""
+    ip = _redacted_sql(redactor, "host(r.ip)", "ip")
+    net = _redacted_sql(redactor, _NET.format("r.ip"), "net")
+    end_user = _redacted_sql(redactor, "r.end_user_id", "text")
+    query = f"""
+        COPY (
+          SELECT r.request_id, {_TS.format('r.ts')}, a.account_id, k.key_id, o.value, {ip}, {net}, c.value, r.asn,
+                 {_IP_TYPE.format('r.ip_type')}, ua.value, cf.value, {end_user}, m.value, r.status_code,
+                 r.input_tokens, r.output_tokens, r.latency_ms, cat.value, r.prompt_hash,
+                 lpad(to_hex(r.prompt_simhash), 16, '0'), t.value, sp.value, r.conversation_id, r.turn,
+                 r.tool_count, r.reasoning_requested, r.stream, lang.value
+          FROM request r
+          JOIN account a ON a.id = r.account_id
+          LEFT JOIN api_key k ON k.id = r.api_key_id
+          LEFT JOIN org o ON o.id = r.org_id
+          LEFT JOIN lookup_country c ON c.id = r.country_id
+          LEFT JOIN lookup_user_agent ua ON ua.id = r.user_agent_id
+          LEFT JOIN lookup_client_fingerprint cf ON cf.id = r.client_fingerprint_id
+          LEFT JOIN lookup_model m ON m.id = r.model_id
+          LEFT JOIN lookup_category cat ON cat.id = r.category_id
+          LEFT JOIN lookup_template t ON t.id = r.template_id
+          LEFT JOIN lookup_system_prompt sp ON sp.id = r.system_prompt_id
+          LEFT JOIN lookup_language lang ON lang.id = r.prompt_lang_id
+          WHERE r.account_id = ANY(%(ids)s) AND r.ts >= %(start)s AND r.ts <= %(end)s
+          -- the (account_id, ts) index gives this order per partition; request_id breaks ties
+          ORDER BY r.account_id, r.ts, r.request_id
+        ) TO STDOUT WITH (FORMAT csv)"""
+    chunks = list(scope.chunks())
+    with _writer(path, gz=True) as fh:
+        _header(fh, REQUEST_COLUMNS)
+        if scope.start is None:
+            return 0
+        for done, ids in enumerate(chunks, 1):
+            _copy(fh, query, _params(redactor, ids=ids, start=scope.start, end=scope.end))
+            if progress:
+                progress(done / len(chunks))
+    return len(chunks)
+
+
+def write_sessions(path: Path, scope: Scope, redactor: Redactor) -> None:
+    query = f"""
+        COPY (
+          SELECT s.id, a.account_id, k.key_id, {_TS.format('s.started_at')}, {_TS.format('s.ended_at')},
+                 s.request_count, s.input_tokens, s.output_tokens
+          FROM session s JOIN account a ON a.id = s.account_id LEFT JOIN api_key k ON k.id = s.api_key_id
+          WHERE s.account_id = ANY(%(ids)s)
+          ORDER BY s.account_id, s.started_at, s.id
+        ) TO STDOUT WITH (FORMAT csv)"""
+    with _writer(path) as fh:
+        _header(fh, ("session_id", "account_id", "api_key_id", "started_at", "ended_at", "requests",
+                     "input_tokens", "output_tokens"))
+        for ids in scope.chunks():
+            _copy(fh, query, _params(redactor, ids=ids))
+
+
+def write_api_keys(path: Path, scope: Scope, redactor: Redactor) -> None:
+    query = f"""
+        COPY (
+          SELECT k.key_id, a.account_id, {_TS.format('k.first_seen')}, {_TS.format('k.last_seen')},
+                 coalesce(sum(s.request_count), 0), count(s.id)
+          FROM api_key k JOIN account a ON a.id = k.account_id LEFT JOIN session s ON s.api_key_id = k.id
+          WHERE k.account_id = ANY(%(ids)s)
+          GROUP BY k.id, k.key_id, a.account_id ORDER BY k.key_id
+        ) TO STDOUT WITH (FORMAT csv)"""
+    with _writer(path) as fh:
+        _header(fh, ("api_key_id", "account_id", "first_seen", "last_seen", "requests", "sessions"))
+        for ids in scope.chunks():
+            _copy(fh, query, _params(redactor, ids=ids))
+
+
+def write_timeline(path: Path, scope: Scope, redactor: Redactor) -> None:
+    query = f"""
+        COPY (
+          SELECT {_TS.format('h.hour')}, m.value, cat.value, sum(h.requests), sum(h.input_tokens),
+                 sum(h.output_tokens), sum(h.reasoning_requests), sum(h.error_requests), count(*)
+          FROM account_hour h JOIN lookup_model m ON m.id = h.model_id JOIN lookup_category cat ON cat.id = h.category_id
+          WHERE h.account_id IN (SELECT account_id FROM membership WHERE campaign_id = %(cid)s AND active)
+          GROUP BY h.hour, m.value, cat.value ORDER BY h.hour, m.value, cat.value
+        ) TO STDOUT WITH (FORMAT csv)"""
+    with _writer(path) as fh:
+        _header(fh, ("hour", "model", "category", "requests", "input_tokens", "output_tokens", "reasoning_requests",
+                     "error_requests", "account_model_category_rows"))
+        _copy(fh, query, _params(redactor, cid=scope.campaign_id))
+
+
+REQUEST_KINDS = {
+    # kind: (SQL of the raw value, redaction label or None)
+    "ip": ("host(r.ip)", "ip"),
+    "ip_network": (_NET.format("r.ip"), "net"),
+    "asn": ("r.asn::text", None),
+    "country": ("c.value", None),
+    "ip_type": (_IP_TYPE.format("r.ip_type"), None),
+    "user_agent": ("ua.value", None),
+    "client_fingerprint": ("cf.value", None),
+    "template_hash": ("t.value", None),
+}
+
+
+def write_infrastructure(path: Path, scope: Scope, redactor: Redactor) -> None:
+    """Shared values with how many members carry them and how many of their requests.
+
+    Request-side values come from one pass over the members' requests (one row per account
+    and value first, so counting accounts needs no DISTINCT sort); account-side values (payment,
+    device, sign-up address) also say how many accounts anywhere carry them: rarity is the point.
+    """
+    values = ", ".join(f"('{kind}', {expr})" for kind, (expr, _) in REQUEST_KINDS.items())
+    shown = "CASE v.kind " + " ".join(
+        f"WHEN '{kind}' THEN '{label}:' || {sql_hmac('v.value')}"
+        for kind, (_, label) in REQUEST_KINDS.items() if label and redactor.enabled) + " ELSE v.value END"
+    if not redactor.enabled:
+        shown = "v.value"
+    query = f"""
+        COPY (
+          WITH per_account AS (
+            SELECT r.account_id, x.kind, x.value, count(*) AS n, min(r.ts) AS first, max(r.ts) AS last
+            FROM request r
+            LEFT JOIN lookup_country c ON c.id = r.country_id
+            LEFT JOIN lookup_user_agent ua ON ua.id = r.user_agent_id
+            LEFT JOIN lookup_client_fingerprint cf ON cf.id = r.client_fingerprint_id
+            LEFT JOIN lookup_template t ON t.id = r.template_id
+            CROSS JOIN LATERAL (VALUES {values}) AS x(kind, value)
+            WHERE r.account_id IN (SELECT account_id FROM membership WHERE campaign_id = %(cid)s AND active)
+              AND r.ts >= %(start)s AND r.ts <= %(end)s AND x.value IS NOT NULL
+            GROUP BY r.account_id, x.kind, x.value
+          ), v AS (
+            SELECT kind, value, count(*) AS accounts, sum(n) AS requests, min(first) AS first, max(last) AS last
+            FROM per_account GROUP BY kind, value
+          )
+          SELECT v.kind, {shown} AS shown, v.accounts, v.requests, {_TS.format('v.first')}, {_TS.format('v.last')}, NULL
+          FROM v ORDER BY v.kind, v.requests DESC, v.accounts DESC, shown
+        ) TO STDOUT WITH (FORMAT csv)"""
+    with _writer(path) as fh:
+        _header(fh, INFRA_COLUMNS)
+        if scope.start is not None:
+            _copy(fh, query, _params(redactor, cid=scope.campaign_id, start=scope.start, end=scope.end))
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        writer = csv.writer(text, lineterminator="\n")
+        for row in account_infrastructure(scope, redactor):
+            writer.writerow(row)
+        text.flush()
+        text.detach()
+
+
+INFRA_COLUMNS = ("kind", "value", "member_accounts", "requests", "first_seen", "last_seen", "accounts_anywhere")
+ACCOUNT_KINDS = ("payment_fingerprint", "device_fingerprint", "signup_ip", "signup_network", "signup_asn",
+                 "email_domain")
+
+
+def account_infrastructure(scope: Scope, redactor: Redactor) -> list[tuple]:
+    """Sign-up and billing values the members share (members are thousands, not millions)."""
+    members = Account.objects.filter(pk__in=scope.account_ids)
+    rows: list[tuple] = []
+    for field, kind in (("payment_fingerprint", "payment_fingerprint"), ("device_fingerprint", "device_fingerprint"),
+                        ("signup_asn", "signup_asn")):
+        counts = members.exclude(**{f"{field}__isnull": True}).values(field).annotate(n=Count("id"))
+        anywhere = dict(Account.objects.filter(**{f"{field}__in": [c[field] for c in counts]})
+                        .values(field).annotate(n=Count("id")).values_list(field, "n"))
+        rows += [(kind, str(c[field]), c["n"], "", "", "", anywhere.get(c[field], c["n"])) for c in counts]
+    ips: dict[str, int] = {}
+    nets: dict[str, int] = {}
+    domains: dict[str, int] = {}
+    for signup_ip, email in members.values_list("signup_ip", "email").iterator(chunk_size=5000):
+        if signup_ip:
+            ips[redactor.ip(signup_ip)] = ips.get(redactor.ip(signup_ip), 0) + 1
+            nets[redactor.network(signup_ip)] = nets.get(redactor.network(signup_ip), 0) + 1
+        if email:
+            dom = redactor.email_domain(email)
+            domains[dom] = domains.get(dom, 0) + 1
+    for kind, counts in (("signup_ip", ips), ("signup_network", nets), ("email_domain", domains)):
+        rows += [(kind, value, n, "", "", "", "") for value, n in counts.items()]
+    return sorted(rows, key=lambda r: (r[0], -int(r[2]), r[1]))
+
+
+def write_members(path: Path, scope: Scope, redactor: Redactor) -> None:
+    """Every membership, past ones too (``active`` false, who removed it and why)."""
+    columns = ("account_id", "active", "source", "confidence", "added_by", "added_at", "reason", "removed_by",
+               "removed_at", "removed_reason", "org_id", "created_at", "email", "email_domain", "signup_ip",
+               "signup_network", "signup_country", "signup_asn", "billing_country", "payment_fingerprint",
+               "payment_method", "phone_verified", "device_fingerprint", "signup_channel", "plan", "status",
+               "first_request_at", "last_request_at", "request_count")
+    rows = (Membership.objects.filter(campaign_id=scope.campaign_id)
+            .select_related("account", "account__org", "added_by", "removed_by").order_by("account__account_id"))
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(columns)
+        for m in rows.iterator(chunk_size=2000):
+            a = m.account
+            writer.writerow([
+                a.account_id, m.active, m.source, f"{m.confidence:.4f}", _user(m.added_by), _iso(m.added_at),
+                redactor.scrub(m.reason), _user(m.removed_by), _iso(m.removed_at), redactor.scrub(m.removed_reason),
+                a.org.value if a.org else "", _iso(a.created_at), redactor.email(a.email),
+                redactor.email_domain(a.email), redactor.ip(a.signup_ip), redactor.network(a.signup_ip),
+                a.signup_country or "", a.signup_asn or "", a.billing_country or "", a.payment_fingerprint or "",
+                a.payment_method or "", "" if a.phone_verified is None else a.phone_verified,
+                a.device_fingerprint or "", a.signup_channel or "", a.plan or "", a.status or "",
+                _iso(a.first_request_at), _iso(a.last_request_at), a.request_count,
+            ])
+
+
+def _prompt_query(redactor: Redactor) -> str:
+    excerpt = _redacted_sql(redactor, "e.excerpt", "text")
+    if redactor.enabled:
+        excerpt = f"{excerpt} || ' (' || length(e.excerpt) || ' chars)'"
+    # Excerpts are a small sample: start from them and find each request through request_key
+    # (primary key) and the request table's (account_id, ts) index.
+    return f"""
+        SELECT e.request_id, {_TS.format('k.ts')}, a.account_id, cat.value, t.value, r.reasoning_requested, {excerpt}
+        FROM request_excerpt e
+        JOIN request_key k ON k.request_id = e.request_id
+        JOIN request r ON r.account_id = k.account_id AND r.ts = k.ts AND r.request_id = k.request_id
+        JOIN account a ON a.id = k.account_id
+        LEFT JOIN lookup_category cat ON cat.id = r.category_id
+        LEFT JOIN lookup_template t ON t.id = r.template_id
+        WHERE k.account_id IN (SELECT account_id FROM membership WHERE campaign_id = %(cid)s AND active)
+        ORDER BY k.ts, e.request_id"""
+
+
+def prompt_samples(scope: Scope, redactor: Redactor, limit: int = 20) -> list[tuple]:
+    """The first ``limit`` sampled prompt excerpts of the members (redacted to hash and length)."""
+    connection.ensure_connection()
+    with connection.connection.cursor() as cur:
+        cur.execute(_prompt_query(redactor) + " LIMIT %(limit)s", _params(redactor, cid=scope.campaign_id, limit=limit))
+        return list(cur)
+
+
+PROMPT_COLUMNS = ("request_id", "ts", "account_id", "category", "template_hash", "reasoning_requested", "excerpt")
+
+
+def write_prompts(path: Path, scope: Scope, redactor: Redactor) -> None:
+    with _writer(path) as fh:
+        _header(fh, PROMPT_COLUMNS)
+        _copy(fh, f"COPY ({_prompt_query(redactor)}) TO STDOUT WITH (FORMAT csv)",
+              _params(redactor, cid=scope.campaign_id))
+
+
+def _iso(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value else ""
+
+
+def _user(user) -> str:
+    return user.get_username() if user else ""

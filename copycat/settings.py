@@ -108,6 +108,9 @@ INGEST_SETTLE_SECONDS = env_int("INGEST_SETTLE_SECONDS", 10)
 # A run whose heartbeat is older than this is taken to be dead (worker killed, machine lost).
 INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 120)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 10_000)
+# Rows merged at a time inside a file's transaction: the reader parses the next chunk while
+# this one merges. Larger chunks amortise the merge's fixed costs; memory stays flat.
+INGEST_CHUNK_ROWS = env_int("INGEST_CHUNK_ROWS", 250_000)
 
 # --- Evidence packets ---------------------------------------------------------------------
 EVIDENCE_DIR = Path(env_str("EVIDENCE_DIR", str(BASE_DIR / "var" / "evidence")))
@@ -144,6 +147,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ingest.tasks.reap_stale_runs",
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
+    },
+    # Detection also runs after each ingest (debounced); this catches anything that slipped by.
+    "detect-hourly": {
+        "task": "campaigns.tasks.detect_scheduled",
+        "schedule": crontab(minute=17),
+        "options": {"expires": 3000},
     },
 }
 

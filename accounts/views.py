@@ -1,0 +1,131 @@
+"""Account pages: profile (personal data masked unless revealed with a reason), timeline,
+sessions, keyset-paged requests, campaigns, neighbours, link to a campaign."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+
+from accounts import forms, page_selectors
+from accounts.models import Account, Request, Session
+from campaigns import audit, charts, services
+from campaigns.errors import InvalidInput
+from campaigns.models import Campaign, Membership
+from campaigns.page_selectors import BY_CHOICES, hours_by_key
+from campaigns.pages import page, viewer_role, window, write_action
+from campaigns.tables import keyset, paginate
+from copycat import roles
+
+REVEAL_SECONDS = 15 * 60
+RAW_WINDOW = timedelta(hours=24)
+_SESSION_KEY = "copycat_revealed"
+
+
+def is_revealed(request: HttpRequest, account: Account) -> bool:
+    """True while a reveal of this account's personal data is fresh (REVEAL_SECONDS)."""
+    expiry = (request.session.get(_SESSION_KEY) or {}).get(str(account.pk))
+    return bool(expiry and expiry > time.time())
+
+
+def _account(pk: int) -> Account:
+    return get_object_or_404(Account.objects.select_related("org"), pk=pk)
+
+
+def _timeline_context(request: HttpRequest, account: Account) -> dict:
+    by = request.GET.get("by") if request.GET.get("by") in BY_CHOICES else "category"
+    start, end = window(request.GET, account.first_request_at, account.last_request_at)
+    rows = hours_by_key("account", account.pk, by, start, end)
+    return {"account": account, "by": by, "start": start, "end": end,
+            "timeline_fig": charts.to_json(charts.timeline(rows, start, end, by)),
+            "raw_ok": end - start <= RAW_WINDOW, "zoom_url": reverse("accounts:timeline", args=[account.pk])}
+
+
+def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    viewer_role(request)
+    account = _account(pk)
+    revealed = is_revealed(request, account)
+    memberships = list(Membership.objects.filter(account=account).select_related("campaign").order_by("-active", "-id")[:50])
+    context = {
+        **_timeline_context(request, account),
+        **_requests_context(request, account, revealed),
+        "revealed": revealed,
+        "email": page_selectors.mask_email(account.email, revealed),
+        "signup_ip": page_selectors.mask_ip(account.signup_ip, revealed),
+        "ips": page_selectors.account_ips(account, revealed=revealed),
+        "ip_sample": page_selectors.IP_SAMPLE,
+        "sessions": paginate(Session.objects.filter(account_id=account.pk).order_by("-ended_at", "-id"), request.GET,
+                             size=20, param="spage"),
+        "memberships": memberships,
+        "neighbours": page_selectors.neighbours(account),
+        "link_form": forms.LinkToCampaignForm(),
+        "reveal_form": forms.RevealForm(),
+    }
+    return page(request, "accounts/detail.html", context, nav="")
+
+
+def account_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+    viewer_role(request)
+    account = _account(pk)
+    context = _timeline_context(request, account)
+    if context["raw_ok"]:
+        context["window_sessions"] = list(Session.objects.filter(
+            account_id=account.pk, ended_at__gte=context["start"], started_at__lt=context["end"]).order_by("-ended_at")[:50])
+    return page(request, "accounts/_partials/timeline.html", context)
+
+
+def _requests_context(request: HttpRequest, account: Account, revealed: bool) -> dict:
+    form = forms.RequestFilterForm(request.GET)
+    queryset = form.filter(Request.objects.filter(account_id=account.pk))
+    rows = keyset(queryset, request.GET, size=50)
+    return {"request_form": form, "rows": rows, "requests": page_selectors.decorate_requests(rows.items, revealed=revealed),
+            "requests_url": reverse("accounts:requests", args=[account.pk])}
+
+
+def account_requests(request: HttpRequest, pk: int) -> HttpResponse:
+    viewer_role(request)
+    account = _account(pk)
+    context = {"account": account, **_requests_context(request, account, is_revealed(request, account))}
+    return page(request, "accounts/_partials/requests.html", context)
+
+
+@write_action
+def reveal(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show this account's personal data for REVEAL_SECONDS; the reason goes to the audit trail."""
+    roles.require(request.user, "reveal_personal_data")
+    account = _account(pk)
+    form = forms.RevealForm(request.POST)
+    if not form.is_valid():
+        raise InvalidInput(" ".join(form.errors.get("reason", ["State a reason."])))
+    audit.record("account.reveal", actor=request.user, object_type="account", object_id=account.account_id,
+                 reason=form.cleaned_data["reason"],
+                 data={"fields": ["email", "signup_ip", "request_ips", "prompt_excerpts"], "seconds": REVEAL_SECONDS})
+    revealed = dict(request.session.get(_SESSION_KEY) or {})
+    revealed = {k: v for k, v in revealed.items() if v > time.time()}
+    revealed[str(account.pk)] = time.time() + REVEAL_SECONDS
+    request.session[_SESSION_KEY] = revealed
+    messages.success(request, f"Personal data of {account.account_id} shown for {REVEAL_SECONDS // 60} minutes; "
+                              "the reveal is in the audit trail.")
+    return redirect("accounts:detail", pk=pk)
+
+
+@write_action
+def link(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account(pk)
+    form = forms.LinkToCampaignForm(request.POST)
+    if not form.is_valid():
+        raise InvalidInput("Choose a campaign and give a reason for linking.")
+    campaign = get_object_or_404(Campaign, pk=form.cleaned_data["campaign"])
+    services.link_account(campaign, account, user=request.user, reason=form.cleaned_data["reason"])
+    messages.success(request, f"{account.account_id} linked to {campaign.name}.")
+    return redirect("accounts:detail", pk=pk)
+
+
+def by_account_id(request: HttpRequest, account_id: str) -> HttpResponse:
+    viewer_role(request)
+    account = get_object_or_404(Account, account_id=account_id)
+    return redirect("accounts:detail", pk=account.pk)

@@ -29,18 +29,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "copycat.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-import numpy as np  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
-from django.db import connection  # noqa: E402
-from scipy.sparse.csgraph import connected_components  # noqa: E402
+import numpy as np
+import scipy.sparse as sp
+from django.db import connection
+from scipy.sparse.csgraph import connected_components
 
-from campaigns.detection.evaluation import current_campaigns, evaluate  # noqa: E402
-from campaigns.detection.features import copy_arrays  # noqa: E402
-from campaigns.detection.service import run_detection  # noqa: E402
+from campaigns.detection.evaluation import current_campaigns, evaluate
+from campaigns.detection.features import copy_arrays
+from campaigns.detection.service import run_detection
 
 
 def clear_campaigns() -> None:

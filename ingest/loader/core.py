@@ -9,17 +9,18 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection, transaction
 
-from ingest.formats import ParseError, ReadStats, iter_batches
+from ingest.formats import ReadStats, iter_batches
 from ingest.loader.accounts import AccountLoader
 from ingest.loader.connection import side_connection
 from ingest.loader.lookups import LookupCache
+from ingest.loader.pipeline import ChunkEnd, RequestReader, check_batch
 from ingest.loader.progress import Heartbeat, Progress
-from ingest.loader.quarantine import Quarantine, reason_key
-from ingest.loader.requests import RequestLoader
-from ingest.validation import KNOWN_FIELDS, unknown_fields, validate_record
+from ingest.loader.quarantine import Quarantine
+from ingest.loader.requests import RequestEncoder, RequestLoader
 
-# Ingest merges serialise on this advisory lock: staging (the parsing) runs in parallel,
-# the set-based merge into shared tables (sessions above all) runs one file at a time.
+# Merges into the shared tables (sessions above all) take this advisory lock, held to the
+# end of the file's transaction: reading and staging run in parallel across workers, merges
+# one file at a time.
 MERGE_LOCK_KEY = 0x436F7079  # "Copy"
 
 
@@ -47,56 +48,73 @@ def load_file(run_id: int, path: str, kind: str, progress: Progress | None = Non
     """
     started = time.perf_counter()
     progress = progress or Progress()
-    with side_connection() as side, Heartbeat(side, run_id, progress):
-        lookups = LookupCache(side)
-        with transaction.atomic():
-            report = _load_in_transaction(run_id, path, kind, progress, lookups, side)
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def _load_in_transaction(run_id, path, kind, progress, lookups, side) -> LoadReport:
     report = LoadReport()
     stats = ReadStats()
-    with connection.cursor() as django_cursor:
-        cursor = django_cursor.cursor  # the psycopg cursor, for COPY
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        quarantine = Quarantine(cursor, run_id)
-        target = _target(kind, cursor, run_id, lookups, side)
-        validate = validate_record
-        known = KNOWN_FIELDS[kind]
-        for batch in iter_batches(path, kind, settings.INGEST_BATCH_SIZE, stats):
-            good = []
-            for line, raw, obj, source in batch:
-                if type(obj) is ParseError:
-                    quarantine.add(line, obj.field, obj.reason, raw)
-                    continue
-                row, bad_field, reason = validate(kind, obj, source)
-                if row is None:
-                    quarantine.add(line, bad_field, reason, raw)
-                    continue
-                good.append((line, row))
-                if not obj.keys() <= known:
-                    report.unknown_fields.update(unknown_fields(kind, obj))
-            target.add(good)
+    with side_connection() as side, Heartbeat(side, run_id, progress), transaction.atomic():
+        with connection.cursor() as django_cursor:
+            cursor = django_cursor.cursor  # the psycopg cursor, for COPY
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            quarantine = Quarantine(cursor, run_id)
+            load = _load_accounts if kind == "accounts" else _load_requests
+            counts = load(cursor, run_id, path, stats, quarantine, report, progress, side)
             quarantine.flush()
-            progress.set(bytes_read=stats.bytes_read, records=stats.items)
-        progress.set(phase="merging", bytes_read=stats.total_bytes)
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK_KEY,))
-        counts = target.finish()
-        quarantine.flush()
     report.records = stats.items
     report.blank_lines = stats.blank_lines
     report.rejected = quarantine.count
     report.rejected_by_reason = quarantine.by_reason
-    report.loaded = counts["loaded"]
-    report.updated = counts.get("updated", 0)
-    report.duplicates = counts["duplicates"]
-    report.conflicting_duplicates = counts.get("conflicting_duplicates", 0)
+    for name, value in counts.items():
+        setattr(report, name, value)
+    report.seconds = time.perf_counter() - started
     return report
 
 
-def _target(kind: str, cursor, run_id: int, lookups: LookupCache, side) -> AccountLoader | RequestLoader:
-    if kind == "accounts":
-        return AccountLoader(cursor, lookups)
-    return RequestLoader(cursor, run_id, lookups, side)
+def _merge_lock(cursor) -> None:
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK_KEY,))
+
+
+def _load_accounts(cursor, run_id, path, stats, quarantine, report, progress, side) -> dict[str, int]:
+    """Account files are small: read and apply batch by batch on this thread."""
+    _merge_lock(cursor)
+    target = AccountLoader(cursor, LookupCache(side))
+    for batch in iter_batches(path, "accounts", settings.INGEST_BATCH_SIZE, stats):
+        checked = check_batch("accounts", batch)
+        target.add(checked.good)
+        quarantine.extend(checked.rejects)
+        quarantine.flush()
+        report.unknown_fields.update(checked.unknown)
+        progress.set(bytes_read=stats.bytes_read, records=stats.items)
+    return target.finish()
+
+
+def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, side) -> dict[str, int]:
+    """A reader thread parses ahead while this thread stages and merges chunk by chunk."""
+    loader = RequestLoader(cursor, run_id, side)
+    repeats = conflicting = 0
+    locked = False
+    with side_connection() as lookup_conn:
+        reader = RequestReader(path, RequestEncoder(LookupCache(lookup_conn)), stats,
+                               settings.INGEST_BATCH_SIZE, settings.INGEST_CHUNK_ROWS)
+        reader.start()
+        try:
+            for item in reader.items():
+                if isinstance(item, ChunkEnd):
+                    if not locked:
+                        _merge_lock(cursor)
+                        locked = True
+                    progress.set(phase="merging")
+                    loader.merge(item.months)
+                    progress.set(phase="reading")
+                    continue
+                loader.stage(item.data, item.rows)
+                repeats += item.repeats
+                conflicting += item.conflicting
+                quarantine.extend(item.rejects)
+                quarantine.flush()
+                report.unknown_fields.update(item.unknown)
+                progress.set(bytes_read=item.bytes_read, records=item.items)
+        finally:
+            reader.stop()
+    counts = dict(loader.counts)
+    counts["duplicates"] += repeats
+    counts["conflicting_duplicates"] += conflicting
+    return counts

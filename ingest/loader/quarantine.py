@@ -32,6 +32,10 @@ class Quarantine:
         self.by_reason[reason_key(field, reason)] += 1
         self._pending.append((self._run_id, line, field[:64], reason, raw[: RejectedRecord.RAW_LIMIT]))
 
+    def extend(self, rejects: list[tuple[int, str, str, str]]) -> None:
+        for line, field, reason, raw in rejects:
+            self.add(line, field, reason, raw)
+
     def flush(self) -> None:
         if not self._pending:
             return

@@ -1,4 +1,4 @@
-"""Request records: COPY into a staging table, then one set-based merge.
+"""Request records: COPY into a staging table, then set-based merges.
 
 Low-cardinality strings are dictionary-encoded in Python while staging (cheap dict look-ups
 on the parsing core) so the merge joins nothing but accounts and API keys.
@@ -6,11 +6,13 @@ on the parsing core) so the merge joins nothing but accounts and API keys.
 
 from __future__ import annotations
 
-from accounts.models import IP_TYPES
+from psycopg._copy_base import TextFormatter  # pinned psycopg; tests load through it
+from psycopg.adapt import Transformer
+
 from ingest.loader.lookups import LOOKUP_TABLES, LookupCache
 from ingest.loader.partitions import ensure_month_partitions
 from ingest.loader.sessions import merge_sessions
-from ingest.validation import REQUEST_FIELDS
+from ingest.validation import IP_TYPES, REQUEST_FIELDS
 
 _SQL_TYPES = {
     "ts": "timestamptz",
@@ -49,40 +51,57 @@ def _signed64(hex16: str) -> int:
     return value - (1 << 64) if value >= _SIGN else value
 
 
-class RequestLoader:
-    """Stages request rows batch by batch and merges them when the file is read."""
+class RequestEncoder:
+    """Turns validated rows into COPY text for ``stage_request`` (runs on the reader thread).
 
-    def __init__(self, cursor, run_id: int, lookups: LookupCache, side):
-        self._cursor = cursor
-        self._run_id = run_id
+    It also drops repeats of a request_id inside the current chunk (the first one wins, as
+    the spec says) and tells plain repeats from conflicting ones; repeats across chunks and
+    files are caught by ``request_key`` during the merge.
+    """
+
+    def __init__(self, lookups: LookupCache):
         self._lookups = lookups
-        self._side = side
-        self._months: set[str] = set()
-        self._staged = 0
-        cursor.execute(f"CREATE TEMP TABLE stage_request ({_STAGE_DDL}) ON COMMIT DROP")
+        # psycopg's own C row formatter, used without a connection: the reader thread makes
+        # the COPY bytes so the loading thread only ships them.
+        self._formatter = TextFormatter(Transformer())
+        self._seen: dict[str, int] = {}
+        self.months: set[str] = set()
 
-    def add(self, good: list[tuple[int, tuple]]) -> None:
-        """Stage one batch of ``(line, validated row)``."""
-        if not good:
-            return
+    def new_chunk(self) -> None:
+        self._seen.clear()
+
+    def encode(self, good: list[tuple[int, tuple]]) -> tuple[bytes, int, int, int]:
+        """Return (COPY bytes, rows staged, repeats dropped, of which conflicting)."""
         encoders = self._encoders(good)
         ts_i, ip_type_i, simhash_i = _IDX["ts"], _IDX["ip_type"], _IDX["prompt_simhash"]
-        months = self._months
-        with self._cursor.copy(_COPY_SQL) as copy:
-            write = copy.write_row
-            for line, row in good:
-                out = list(row)
-                for i, ids in encoders:
-                    value = out[i]
-                    if value is not None:
-                        out[i] = ids[value]
-                if out[ip_type_i] is not None:
-                    out[ip_type_i] = _IP_TYPE_CODES[out[ip_type_i]]
-                if out[simhash_i] is not None:
-                    out[simhash_i] = _signed64(out[simhash_i])
-                months.add(row[ts_i][:7])
-                write((line, *out))
-        self._staged += len(good)
+        months, seen, write_row = self.months, self._seen, self._formatter.write_row
+        chunks: list = []
+        staged = repeats = conflicting = 0
+        for line, row in good:
+            request_id = row[0]
+            fingerprint = hash(row)
+            first = seen.get(request_id)
+            if first is not None:
+                repeats += 1
+                conflicting += first != fingerprint
+                continue
+            seen[request_id] = fingerprint
+            out = list(row)
+            for i, ids in encoders:
+                value = out[i]
+                if value is not None:
+                    out[i] = ids[value]
+            if out[ip_type_i] is not None:
+                out[ip_type_i] = _IP_TYPE_CODES[out[ip_type_i]]
+            if out[simhash_i] is not None:
+                out[simhash_i] = _signed64(out[simhash_i])
+            months.add(row[ts_i][:7])
+            data = write_row((line, *out))
+            if data:
+                chunks.append(data)
+            staged += 1
+        chunks.append(self._formatter.end())
+        return b"".join(chunks), staged, repeats, conflicting
 
     def _encoders(self, good: list[tuple[int, tuple]]) -> list[tuple[int, dict[str, int]]]:
         encoders = []
@@ -95,20 +114,49 @@ class RequestLoader:
             encoders.append((i, self._lookups.ids(table)))
         return encoders
 
-    def finish(self) -> dict[str, int]:
-        """Merge the staged rows; return loaded, duplicates and conflicting_duplicates."""
+
+class RequestLoader:
+    """Stages COPY data and merges it into the shared tables, one chunk at a time.
+
+    Every chunk is merged inside the file's one transaction, so the file still loads whole
+    or not at all; chunking only lets the reader parse the next chunk while this one merges.
+    """
+
+    def __init__(self, cursor, run_id: int, side):
+        self._cursor = cursor
+        self._run_id = run_id
+        self._side = side
+        self._staged = 0
+        self.counts = {"loaded": 0, "duplicates": 0, "conflicting_duplicates": 0}
+        cursor.execute(f"CREATE TEMP TABLE stage_request ({_STAGE_DDL}) ON COMMIT DROP")
+
+    def stage(self, data: bytes, rows: int) -> None:
+        if not rows:
+            return
+        with self._cursor.copy(_COPY_SQL) as copy:
+            copy.write(data)
+        self._staged += rows
+
+    def merge(self, months: set[str]) -> None:
+        """Merge what is staged; add to ``counts``; leave staging empty for the next chunk."""
         if not self._staged:
-            return {"loaded": 0, "duplicates": 0, "conflicting_duplicates": 0}
-        ensure_month_partitions(self._side, self._months)
+            return
+        ensure_month_partitions(self._side, months)
         execute = self._cursor.execute
+        execute("SET LOCAL default_statistics_target = 10")
         execute("ANALYZE stage_request")
         for statement in _MERGE:
             execute(statement, {"run_id": self._run_id})
         loaded = _scalar(self._cursor, "SELECT count(*) FROM stage_new")
         merge_sessions(self._cursor)
         duplicates = self._staged - loaded
-        conflicting = _scalar(self._cursor, _CONFLICTS) if duplicates else 0
-        return {"loaded": loaded, "duplicates": duplicates, "conflicting_duplicates": conflicting}
+        self.counts["loaded"] += loaded
+        self.counts["duplicates"] += duplicates
+        if duplicates:
+            self.counts["conflicting_duplicates"] += _scalar(self._cursor, _CONFLICTS)
+        execute("DROP TABLE stage_first, stage_new, new_islands, touched")
+        execute("TRUNCATE stage_request")
+        self._staged = 0
 
 
 def _scalar(cursor, sql: str) -> int:
@@ -124,17 +172,15 @@ _MERGE = [
     ORDER BY 1
     ON CONFLICT (account_id) DO NOTHING
     """,
-    # The first record of a request_id in the file wins over later ones in the same file.
     """
-    CREATE TEMP TABLE stage_first ON COMMIT DROP AS
-    SELECT DISTINCT ON (s.request_id) s.*, a.id AS account_pk
+    CREATE TEMP TABLE stage_first AS
+    SELECT s.*, a.id AS account_pk
     FROM stage_request s JOIN account a ON a.account_id = s.account_id
-    ORDER BY s.request_id, s.line
     """,
     # request_key decides what is new: a concurrent loader inserting the same ids waits on
     # the unique index and then skips them, so overlapping files never double a request.
     """
-    CREATE TEMP TABLE stage_new ON COMMIT DROP AS
+    CREATE TEMP TABLE stage_new AS
     WITH inserted AS (
         INSERT INTO request_key (request_id, ts, account_id)
         SELECT request_id, ts, account_pk FROM stage_first
@@ -222,7 +268,6 @@ _STORED_AS = {
     "client_fingerprint": "client_fingerprint_id", "model": "model_id", "category": "category_id",
     "template_hash": "template_id", "system_prompt_hash": "system_prompt_id", "prompt_lang": "prompt_lang_id",
 }
-_SAME_TABLE = [f for f in REQUEST_FIELDS if f != "request_id"]
 _VS_STORED = [f for f in REQUEST_FIELDS if f not in ("request_id", "account_id", "api_key_id", "prompt_excerpt")]
 
 
@@ -230,22 +275,19 @@ def _row(alias: str, names: list[str]) -> str:
     return "(" + ", ".join(f"{alias}.{n}" for n in names) + ")"
 
 
-# A repeat whose content differs from the record kept, within the file or against an
-# earlier load. Only repeats are compared, so a file of new requests pays nothing here.
+# A repeat whose content differs from the record kept by an earlier chunk or load. Only
+# repeats are compared, so a file of new requests pays nothing here.
 _CONFLICTS = f"""
-SELECT
-  (SELECT count(*) FROM stage_request s JOIN stage_first f USING (request_id)
-   WHERE s.line <> f.line AND {_row("s", _SAME_TABLE)} IS DISTINCT FROM {_row("f", _SAME_TABLE)})
-+ (SELECT count(*)
-   FROM stage_first f
-   JOIN request_key k USING (request_id)
-   JOIN request r ON r.request_id = f.request_id AND r.ts = k.ts AND r.account_id = k.account_id
-   LEFT JOIN api_key ak ON ak.id = r.api_key_id
-   LEFT JOIN request_excerpt e ON e.request_id = f.request_id
-   WHERE NOT EXISTS (SELECT 1 FROM stage_new n WHERE n.request_id = f.request_id)
-     AND ({_row("f", _VS_STORED)} IS DISTINCT FROM
-          ({", ".join("r." + _STORED_AS.get(n, n) for n in _VS_STORED)})
-          OR f.account_pk IS DISTINCT FROM r.account_id
-          OR f.api_key_id IS DISTINCT FROM ak.key_id
-          OR f.prompt_excerpt IS DISTINCT FROM e.excerpt))
+SELECT count(*)
+FROM stage_first f
+JOIN request_key k USING (request_id)
+JOIN request r ON r.request_id = f.request_id AND r.ts = k.ts AND r.account_id = k.account_id
+LEFT JOIN api_key ak ON ak.id = r.api_key_id
+LEFT JOIN request_excerpt e ON e.request_id = f.request_id
+WHERE NOT EXISTS (SELECT 1 FROM stage_new n WHERE n.request_id = f.request_id)
+  AND ({_row("f", _VS_STORED)} IS DISTINCT FROM
+       ({", ".join("r." + _STORED_AS.get(n, n) for n in _VS_STORED)})
+       OR f.account_pk IS DISTINCT FROM r.account_id
+       OR f.api_key_id IS DISTINCT FROM ak.key_id
+       OR f.prompt_excerpt IS DISTINCT FROM e.excerpt)
 """

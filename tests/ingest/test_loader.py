@@ -60,6 +60,7 @@ def test_unreadable_sample_fails_as_a_whole_and_loads_nothing(samples, name, wor
 
 def test_truncated_archive_after_many_good_batches_leaves_nothing_loaded(tmp_path, settings):
     settings.INGEST_BATCH_SIZE = 500
+    settings.INGEST_CHUNK_ROWS = 1000  # several chunks are merged before the damage is found
     path = write_jsonl(tmp_path / "requests-big.jsonl.gz", list(many_requests(5000)), gz=True)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 200])
@@ -218,3 +219,15 @@ def test_requests_land_in_monthly_partitions(tmp_path):
     with connection.cursor() as cur:
         cur.execute("SELECT tableoid::regclass::text, count(*) FROM request GROUP BY 1 ORDER BY 1")
         assert cur.fetchall() == [("request_y2026m04", 1), ("request_y2026m05", 1)]
+
+
+def test_repeats_across_merge_chunks_of_one_file_are_counted_once(tmp_path, settings):
+    settings.INGEST_BATCH_SIZE = 100
+    settings.INGEST_CHUNK_ROWS = 200
+    rows = list(many_requests(1000))
+    repeats = [dict(r) for r in rows[:50]] + [dict(rows[60], input_tokens=1)]
+    run = ingest(write_jsonl(tmp_path / "requests-chunks.jsonl", rows + repeats))
+    assert (run.loaded, run.duplicates, run.conflicting_duplicates) == (1000, 51, 1)
+    assert Request.objects.count() == 1000
+    assert Request.objects.get(request_id=rows[60]["request_id"]).input_tokens == 100
+    assert sum(Session.objects.values_list("request_count", flat=True)) == 1000

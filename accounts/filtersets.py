@@ -37,14 +37,14 @@ ACCOUNT_ORDERING = (
 )
 
 
-def parse_ip(value: str) -> str:
+def parse_ip(value: str, field: str = "ip") -> str:
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
-        raise ValidationError(f"{value!r} is not an IP address; give one like 203.0.113.7.") from None
+        raise ValidationError({field: f"{value!r} is not an IP address; give one like 203.0.113.7."}) from None
 
 
-def parse_net24(value: str) -> ipaddress.IPv4Network:
+def parse_net24(value: str, field: str = "ip24") -> ipaddress.IPv4Network:
     """A /24 given as ``203.0.113.0/24``, ``203.0.113`` or any address inside it."""
     text = value.strip()
     if text.count(".") == 2 and "/" not in text:
@@ -52,9 +52,9 @@ def parse_net24(value: str) -> ipaddress.IPv4Network:
     try:
         net = ipaddress.ip_network(text if "/" in text else f"{text}/24", strict=False)
     except ValueError:
-        raise ValidationError(f"{value!r} is not a /24; give one like 203.0.113.0/24.") from None
+        raise ValidationError({field: f"{value!r} is not a /24; give one like 203.0.113.0/24."}) from None
     if net.version != 4 or net.prefixlen != 24:
-        raise ValidationError(f"{value!r} is not an IPv4 /24; give one like 203.0.113.0/24.")
+        raise ValidationError({field: f"{value!r} is not an IPv4 /24; give one like 203.0.113.0/24."})
     return net
 
 
@@ -64,12 +64,14 @@ class IPFilter(filters.CharFilter):
     def filter(self, qs, value):
         if value in (None, ""):
             return qs
-        return super().filter(qs, parse_ip(value))
+        return super().filter(qs, parse_ip(value, self.field_name))
 
 
-def _lookup_id(model, value: str) -> int | None:
-    """A lookup table's id for ``value``; None (matches nothing) if the value never occurred."""
-    return model.objects.filter(value=value).values_list("id", flat=True).first()
+def _lookup_id(model, value: str) -> int:
+    """A lookup table's id for ``value``; -1 (matches nothing, unlike None which would match
+    NULL) if the value never occurred."""
+    found = model.objects.filter(value=value).values_list("id", flat=True).first()
+    return -1 if found is None else found
 
 
 class AccountFilterSet(filters.FilterSet):
@@ -112,7 +114,7 @@ class AccountFilterSet(filters.FilterSet):
         return qs.filter(Q(signup_country=value) | Q(billing_country=value))
 
     def filter_signup_ip24(self, qs, name, value):
-        net = parse_net24(value)
+        net = parse_net24(value, name)
         return qs.filter(signup_ip__range=(str(net[0]), str(net[-1])))
 
     def filter_campaign(self, qs, name, value):

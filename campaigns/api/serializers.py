@@ -23,7 +23,9 @@ BULK_MAX = 1000
 class UsernameField(serializers.SlugRelatedField):
     def __init__(self, **kwargs):
         kwargs.setdefault("slug_field", "username")
-        if not kwargs.get("read_only"):
+        if kwargs.get("read_only"):
+            kwargs.setdefault("allow_null", True)
+        else:
             kwargs.setdefault("queryset", get_user_model().objects.filter(is_active=True))
         super().__init__(**kwargs)
 

@@ -127,7 +127,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
     @extend_schema(methods=["post"], request=serializers.LinkSerializer,
                    responses={201: serializers.MembershipSerializer, **ERRORS})
     @action(detail=True, methods=["get", "post"], filterset_class=filtersets.MembershipFilterSet,
-            queryset=Membership.objects.all(),
+            queryset=Membership.objects.all(), cursor_ordering=("-confidence", "id"),
             serializer_class=serializers.MembershipSerializer)
     def members(self, request, pk=None):
         """List members (``active=false`` for unlinked ones), or link an account with a reason."""
@@ -209,7 +209,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
 
     @extend_schema(responses=serializers.SignalSerializer(many=True))
     @action(detail=True, methods=["get"], filterset_class=filtersets.SignalFilterSet,
-            queryset=Signal.objects.all(),
+            queryset=Signal.objects.all(), cursor_ordering=("-weight", "id"),
             serializer_class=serializers.SignalSerializer)
     def signals(self, request, pk=None):
         """Why detection grouped these accounts: the shared values, weighted by rarity."""
@@ -245,7 +245,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
     @extend_schema(methods=["post"], request=serializers.NoteSerializer,
                    responses={201: serializers.NoteSerializer, **ERRORS})
     @action(detail=True, methods=["get", "post"], filterset_class=filtersets.NoteFilterSet,
-            queryset=Note.objects.all(),
+            queryset=Note.objects.all(), cursor_ordering=("-id",),
             serializer_class=serializers.NoteSerializer)
     def notes(self, request, pk=None):
         """The campaign's notes, newest first; post one (analyst)."""
@@ -262,6 +262,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
     @extend_schema(methods=["post"], request=serializers.PacketRequestSerializer,
                    responses={202: serializers.EvidencePacketSerializer, **ERRORS})
     @action(detail=True, methods=["get", "post"], filterset_class=None, queryset=EvidencePacket.objects.all(),
+            cursor_ordering=("-id",),
             serializer_class=serializers.EvidencePacketSerializer)
     def packets(self, request, pk=None):
         """Evidence packets of this campaign; post to start one (lead). Poll its progress at

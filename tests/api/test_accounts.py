@@ -1,0 +1,124 @@
+"""Accounts, API keys, sessions, requests (keyset), timelines and neighbours."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def ids(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [row["account_id"] for row in response.json()["results"]]
+
+
+def test_account_filters_select_the_right_accounts(api, world):
+    viewer = api["viewer"]
+    members = {a.account_id for a in world["members"]}
+    outsider, bystander = world["outsider"].account_id, world["bystander"].account_id
+    assert set(ids(viewer.get("/api/v1/accounts/?payment_fingerprint=pf_shared"))) == members
+    assert set(ids(viewer.get(f"/api/v1/accounts/?campaign={world['campaign'].pk}"))) == members
+    assert ids(viewer.get("/api/v1/accounts/?status=suspended")) == [bystander]
+    assert ids(viewer.get("/api/v1/accounts/?country=de")) == [bystander]
+    assert set(ids(viewer.get("/api/v1/accounts/?ip=203.0.113.9&active_after=2026-03-01T00:00Z"))) == members | {
+        outsider}
+    assert set(ids(viewer.get("/api/v1/accounts/?ip24=203.0.113.0/24"))) == members | {outsider}
+    assert set(ids(viewer.get("/api/v1/accounts/?template=tpl_shared"))) == members | {outsider}
+    assert ids(viewer.get("/api/v1/accounts/?template=tpl_never_seen")) == []
+    assert set(ids(viewer.get("/api/v1/accounts/?model=atlas-3&category=coding"))) == members | {outsider,
+                                                                                                   bystander}
+    assert ids(viewer.get(f"/api/v1/accounts/?q={bystander}")) == [bystander]
+    org = world["members"][0].org.value
+    assert ids(viewer.get(f"/api/v1/accounts/?org={org}")) == [world["members"][0].account_id]
+    signup_ip = world["members"][1].signup_ip
+    assert ids(viewer.get(f"/api/v1/accounts/?signup_ip={signup_ip}")) == [world["members"][1].account_id]
+
+
+def test_account_list_pages_by_cursor_without_repeats(api, world):
+    seen, url = [], "/api/v1/accounts/?page_size=2&ordering=account_id"
+    while url:
+        body = api["viewer"].get(url).json()
+        seen += [r["account_id"] for r in body["results"]]
+        url = body["next"]
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 5
+
+
+def test_account_detail_has_campaigns_keys_and_hourly_timeline(api, world):
+    account = world["members"][0]
+    body = api["viewer"].get(f"/api/v1/accounts/{account.account_id}/").json()
+    assert body["account_id"] == account.account_id
+    assert body["campaigns"] == [{"id": world["campaign"].pk, "name": "Hydra", "status": "suspected",
+                                  "source": "detection"}]
+    assert body["api_key_count"] == 1
+    assert [p["requests"] for p in body["timeline"]] == [10, 10, 10]
+
+
+def test_account_timeline_per_day_by_model(api, world):
+    account = world["members"][0].account_id
+    body = api["viewer"].get(f"/api/v1/accounts/{account}/timeline/?bucket=day&by=model").json()
+    assert body["points"] == [{"t": "2026-04-02T00:00:00Z", "key": "atlas-3", "requests": 30, "input_tokens": 3000,
+                               "output_tokens": 6000, "reasoning_requests": 3, "error_requests": 0}]
+
+
+def test_account_requests_walk_by_keyset_newest_first(api, world):
+    account = world["members"][0].account_id
+    seen, url = [], f"/api/v1/accounts/{account}/requests/?page_size=4"
+    while url:
+        body = api["viewer"].get(url).json()
+        seen += [(r["ts"], r["request_id"]) for r in body["results"]]
+        url = body["next"]
+    assert len(seen) == 6 and seen == sorted(seen, reverse=True)
+    assert api["viewer"].get(f"/api/v1/accounts/{account}/requests/?model=atlas-3&page_size=2").json()["results"]
+    body = api["viewer"].get(f"/api/v1/accounts/{account}/requests/?since=2026-04-02T03:00Z").json()
+    assert len(body["results"]) == 3
+
+
+def test_account_requests_query_never_uses_offset(api, world, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    account = world["members"][0].account_id
+    first = api["viewer"].get(f"/api/v1/accounts/{account}/requests/?page_size=2").json()
+    with CaptureQueriesContext(connection) as queries:
+        api["viewer"].get(first["next"])
+    sql = " ".join(q["sql"] for q in queries.captured_queries).upper()
+    assert "OFFSET" not in sql and '"REQUEST"."TS" <=' in sql
+
+
+def test_neighbours_share_ip_and_template(api, world):
+    account = world["members"][0].account_id
+    body = api["viewer"].get(f"/api/v1/accounts/{account}/neighbours/").json()
+    found = {n["account"]["account_id"]: {s["kind"] for s in n["shared"]} for n in body["results"]}
+    assert world["outsider"].account_id in found
+    assert {"ip", "template"} <= found[world["outsider"].account_id]
+    assert "payment_fingerprint" in found[world["members"][1].account_id]
+    assert world["bystander"].account_id not in found
+
+
+def test_api_keys_and_sessions_filter_by_account_and_campaign(api, world):
+    account = world["members"][0].account_id
+    keys = api["viewer"].get(f"/api/v1/api-keys/?account={account}").json()["results"]
+    assert [k["account"] for k in keys] == [account]
+    assert len(api["viewer"].get(f"/api/v1/api-keys/?campaign={world['campaign'].pk}").json()["results"]) == 3
+    key = keys[0]["key_id"]
+    assert api["viewer"].get(f"/api/v1/api-keys/{key}/").json()["key_id"] == key
+    sessions = api["viewer"].get(f"/api/v1/sessions/?account={account}").json()["results"]
+    assert len(sessions) == 1 and sessions[0]["account"] == account
+    assert api["viewer"].get(f"/api/v1/sessions/{sessions[0]['id']}/").status_code == 200
+    assert api["viewer"].get("/api/v1/sessions/?account=acct_nobody").json()["results"] == []
+
+
+@pytest.mark.parametrize("url, queries", [
+    ("/api/v1/accounts/", 4),       # auth token + role groups + count-free page + (none for org: joined)
+    ("/api/v1/api-keys/", 4),
+    ("/api/v1/sessions/", 4),
+])
+def test_account_lists_have_a_fixed_query_count(api, world, django_assert_max_num_queries, url, queries):
+    for _ in range(10):
+        f.SessionFactory(account=f.AccountFactory())
+        f.ApiKeyFactory()
+    with django_assert_max_num_queries(queries):
+        response = api["viewer"].get(url)
+    assert response.status_code == 200 and len(response.json()["results"]) >= 10

@@ -61,6 +61,12 @@ class Children:
         self.procs.append((name, proc))
         return proc
 
+    def retire(self, proc: subprocess.Popen) -> None:
+        """Stop one child (warm shutdown: it finishes its current task first)."""
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+
     def check(self) -> None:
         for name, proc in self.procs:
             if proc.poll() is not None:
@@ -212,7 +218,8 @@ def detect() -> None:
         return
     from campaigns.models import Campaign, DetectionRun
 
-    if DetectionRun.objects.filter(status="done").exists() and Campaign.objects.exists():
+    latest = DetectionRun.objects.order_by("-id").first()
+    if latest and latest.status == "done" and Campaign.objects.exists():
         say(f"detection already ran: {Campaign.objects.count()} campaigns")
         return
     run = detection.start_run(user=None)
@@ -243,15 +250,21 @@ def main() -> int:
         setup_django(env)
         demo_login()
         logs = VAR / "log"
-        children.start("worker", [PY, "-m", "celery", "-A", "copycat", "worker", "-Q", "ingest,detect,export,default",
-                                  "-c", "2", "-l", "INFO"], env, logs / "worker.log")
-        children.start("beat", [PY, "-m", "celery", "-A", "copycat", "beat", "-l", "INFO",
-                                "-s", str(VAR / "celerybeat-schedule")], env, logs / "beat.log")
+        worker_args = [PY, "-m", "celery", "-A", "copycat", "worker", "-Q", "ingest,detect,export,default",
+                       "-c", "2", "-l", "INFO"]
         if not args.no_data:
             world = VAR / "demo" / "world"
             generate_world(env, world)
+            # The bulk load is followed by one detection run below; per-file detection
+            # requests would only slow it down.
+            loader = children.start("worker", worker_args, {**env, "DETECT_AFTER_INGEST": "false"},
+                                    logs / "worker.log")
             ingest_world(world)
             detect()
+            children.retire(loader)
+        children.start("worker", worker_args, env, logs / "worker.log")
+        children.start("beat", [PY, "-m", "celery", "-A", "copycat", "beat", "-l", "INFO",
+                                "-s", str(VAR / "celerybeat-schedule")], env, logs / "beat.log")
         port = free_port(args.port)
         children.start("web", [PY, "-m", "gunicorn", "copycat.wsgi", "-b", f"127.0.0.1:{port}", "-w", "3",
                                "--access-logfile", "-"], env, logs / "web.log")

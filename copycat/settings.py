@@ -112,6 +112,12 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 10_000)
 # this one merges. Larger chunks amortise the merge's fixed costs; memory stays flat.
 INGEST_CHUNK_ROWS = env_int("INGEST_CHUNK_ROWS", 250_000)
 
+# --- Detection ----------------------------------------------------------------------------
+# Each finished ingest asks for a detection run; the run waits this long so that a burst of
+# files leads to one run.
+DETECT_AFTER_INGEST = env_bool("DETECT_AFTER_INGEST", True)
+DETECT_DEBOUNCE_SECONDS = env_int("DETECT_DEBOUNCE_SECONDS", 120)
+
 # --- Evidence packets ---------------------------------------------------------------------
 EVIDENCE_DIR = Path(env_str("EVIDENCE_DIR", str(BASE_DIR / "var" / "evidence")))
 # Ed25519 private key that signs packet manifests: PEM, or base64 of the raw 32 bytes; also

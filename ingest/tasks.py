@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError, transaction
 
 from ingest import services
@@ -26,7 +27,18 @@ def ingest_file(run_id: int) -> None:
     if not IngestRun.objects.filter(pk=run_id).exists():
         logger.info("ingest_file: run %d no longer exists; skipping", run_id)
         return
-    services.execute_run(run_id)
+    run = services.execute_run(run_id)
+    if run is not None and run.status == IngestRun.Status.DONE and (run.loaded or run.updated):
+        _request_detection()
+
+
+def _request_detection() -> None:
+    """New data: make sure a detection run will look at it (debounced by detection)."""
+    if not settings.DETECT_AFTER_INGEST:
+        return
+    from campaigns.detection.service import request_detection
+
+    request_detection()
 
 
 def enqueue(run_ids: list[int]) -> None:

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 STALE_SECONDS = getattr(settings, "DETECTION_STALE_SECONDS", 600)
 
 
-def start_run(user=None, since=None, until=None, enqueue: bool = True) -> DetectionRun:
+def start_run(user=None, since=None, until=None, enqueue: bool = True, countdown: int = 0) -> DetectionRun:
     """Record a run and queue it on ``detect`` once the transaction commits."""
     run = DetectionRun.objects.create(
         params={"since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
@@ -35,7 +35,7 @@ def start_run(user=None, since=None, until=None, enqueue: bool = True) -> Detect
     if enqueue:
         from campaigns.tasks import detect
 
-        transaction.on_commit(lambda: detect.delay(run.pk))
+        transaction.on_commit(lambda: detect.apply_async((run.pk,), countdown=countdown))
     return run
 
 
@@ -46,17 +46,19 @@ def _free() -> Q:
 
 
 def request_detection() -> DetectionRun | None:
-    """After an ingest: queue a run unless one is already queued or running (debounced)."""
+    """After an ingest: queue a run unless one is already waiting (debounced).
+
+    A run already *running* does not count: it may have started before this data arrived,
+    so one more is queued behind it. The queued run waits DETECT_DEBOUNCE_SECONDS, so a burst
+    of files (a day's drop, a backfill) leads to one run, not one per file.
+    """
     with transaction.atomic():
         # A transaction-level advisory lock makes check-then-create atomic across workers.
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [0x44657431])
-        fresh = timezone.now() - timedelta(seconds=STALE_SECONDS)
-        busy = DetectionRun.objects.filter(
-            Q(status=DetectionRun.Status.QUEUED) | Q(status=DetectionRun.Status.RUNNING, heartbeat_at__gte=fresh))
-        if busy.exists():
+        if DetectionRun.objects.filter(status=DetectionRun.Status.QUEUED).exists():
             return None
-        return start_run()
+        return start_run(countdown=settings.DETECT_DEBOUNCE_SECONDS)
 
 
 def run_detection(user=None, since=None, until=None) -> DetectionRun:

@@ -209,6 +209,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
+# --- Cache (sign-in throttling) ------------------------------------------------------------
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("CACHE_URL", CELERY_BROKER_URL),
+        # One Redis may serve several databases' deployments (and test runs): keep them apart.
+        "KEY_PREFIX": f"copycat:{DATABASES['default']['NAME']}",
+    }
+}
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+
 # --- Security -----------------------------------------------------------------------------
 # Behind TLS in production set SECURE_COOKIES=true (and SECURE_HSTS_SECONDS, SECURE_SSL_REDIRECT);
 # the local demo serves plain http on loopback, where secure-only cookies could not sign in.

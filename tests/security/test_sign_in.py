@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.cache import cache
+
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -18,8 +19,9 @@ def _clean_cache():
 
 @pytest.fixture
 def analyst():
-    user = User.objects.create_user("ana", password="correct horse battery")
-    user.groups.add(Group.objects.get(name="analyst"))
+    user = UserFactory(username="ana", role="analyst")
+    user.set_password("correct horse battery")
+    user.save()
     return user
 
 

@@ -107,6 +107,10 @@ def campaign_timeline(campaign: Campaign, *, bucket: str = "hour", by: str = "no
                       since: datetime | None = None, until: datetime | None = None) -> list[dict]:
     """Requests and tokens of the active members per hour or day, optionally by category or
     model: ``[{t, key, requests, input_tokens, output_tokens, reasoning_requests, error_requests}]``."""
+    if bucket == "hour" and since is None and until is None and campaign.last_activity:
+        # An hourly chart of the whole history is thousands of points nobody reads; default to
+        # the last 7 days of activity, as the account timeline does.
+        since = campaign.last_activity - DEFAULT_WINDOW
     rollup = _campaign_hour_model()
     if rollup is not None:
         hours = rollup.objects.filter(campaign=campaign)

@@ -1,0 +1,157 @@
+"""API latency under concurrency: p50/p95/p99 of the main list and detail endpoints against a
+trivial baseline (/api/v1/health/) measured in the same run.
+
+    DATABASE_URL=... python bench/api.py --truth /tmp/api-demo/ground_truth.json \
+        [--workers 4] [--clients 50] [--seconds 20] [--port 8765]
+
+With the demo world loaded (generate_traffic --preset demo, ingest). If no campaign exists
+(detection not run), campaigns are made from the ground truth through the same service an
+analyst uses (link_account), so members, figures and the audit trail are real. The app runs
+under gunicorn (sync workers) on loopback; clients are threads with keep-alive connections,
+each hitting every endpoint in turn. Client and server share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "copycat.settings")
+
+
+def setup(truth: Path | None) -> dict:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from accounts.models import Account
+    from campaigns import services
+    from campaigns.models import Campaign
+    from copycat import roles
+
+    import io
+    out = io.StringIO()
+    call_command("create_user", "bench-lead", "--role", roles.LEAD, "--token", stdout=out, stderr=io.StringIO())
+    token = out.getvalue().strip()
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(username="bench-lead")
+    if not Campaign.objects.exists() and truth:
+        for planted in json.loads(truth.read_text())["campaigns"]:
+            campaign = Campaign.objects.create(name=f"Planted {planted['id']}", score=len(planted["accounts"]))
+            for account in Account.objects.filter(account_id__in=planted["accounts"][:300]):
+                services.link_account(campaign, account, user=user, reason="bench: from ground truth")
+    campaign = Campaign.objects.order_by("-member_count").first()
+    account = (Account.objects.filter(memberships__campaign=campaign, memberships__active=True)
+               .order_by("-request_count").first())
+    return {"token": token, "campaign": campaign.pk, "account": account.account_id}
+
+
+def endpoints(ids: dict) -> dict[str, str]:
+    c, a = ids["campaign"], ids["account"]
+    return {
+        "baseline: health": "/api/v1/health/",
+        "list: accounts": "/api/v1/accounts/",
+        "list: accounts ?status&country": "/api/v1/accounts/?status=active&country=US",
+        "list: campaigns": "/api/v1/campaigns/",
+        "list: campaign members": f"/api/v1/campaigns/{c}/members/",
+        "list: account requests (keyset)": f"/api/v1/accounts/{a}/requests/",
+        "list: ingest runs": "/api/v1/ingest/runs/",
+        "list: audit": "/api/v1/audit/",
+        "detail: account (with 7-day timeline)": f"/api/v1/accounts/{a}/",
+        "detail: campaign": f"/api/v1/campaigns/{c}/",
+        "timeline: account hourly by category": f"/api/v1/accounts/{a}/timeline/?by=category",
+        "timeline: campaign hourly by category": f"/api/v1/campaigns/{c}/timeline/?by=category",
+        "timeline: campaign daily by model": f"/api/v1/campaigns/{c}/timeline/?bucket=day&by=model",
+    }
+
+
+def client(port: int, token: str, paths: list[tuple[str, str]], stop: float, results: dict, errors: list) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Token {token}", "Connection": "keep-alive"}
+    order = paths[:]
+    random.shuffle(order)
+    i = 0
+    while time.perf_counter() < stop:
+        name, path = order[i % len(order)]
+        i += 1
+        start = time.perf_counter()
+        try:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            errors.append(f"{name}: {exc}")
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            continue
+        elapsed = (time.perf_counter() - start) * 1000
+        if response.status != 200:
+            errors.append(f"{name}: HTTP {response.status}")
+        results[name].append(elapsed)
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--truth", type=Path)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    ids = setup(args.truth)
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "copycat.wsgi:application", "-b", f"127.0.0.1:{args.port}",
+         "-w", str(args.workers), "--keep-alive", "30", "--log-level", "warning"],
+        cwd=ROOT, env={**os.environ, "DATABASE_CONN_MAX_AGE": "600"})
+    try:
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", args.port, timeout=1).request("GET", "/api/v1/health/")
+                break
+            except OSError:
+                time.sleep(0.1)
+        paths = list(endpoints(ids).items())
+        warm = {name: [] for name, _ in paths}
+        client(args.port, ids["token"], paths * 3, time.perf_counter() + 3, warm, [])
+        results = {name: [] for name, _ in paths}
+        errors: list[str] = []
+        stop = time.perf_counter() + args.seconds
+        threads = [threading.Thread(target=client, args=(args.port, ids["token"], paths, stop, results, errors))
+                   for _ in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.terminate()
+        server.wait()
+    total = sum(len(v) for v in results.values())
+    print(f"{args.clients} clients, {args.workers} gunicorn workers, {args.seconds:.0f} s, {total} requests "
+          f"({total / args.seconds:.0f}/s), {len(errors)} errors {sorted(set(errors))[:5]}")
+    print("| endpoint | n | p50 ms | p95 ms | p99 ms |\n| --- | ---: | ---: | ---: | ---: |")
+    for name, values in results.items():
+        if values:
+            print(f"| {name} | {len(values)} | {statistics.median(values):.0f} | {pct(values, 95):.0f} | "
+                  f"{pct(values, 99):.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -34,14 +34,14 @@ def setup(truth: Path | None) -> dict:
     import django
 
     django.setup()
+    import io
+
     from django.core.management import call_command
 
     from accounts.models import Account
     from campaigns import services
     from campaigns.models import Campaign
     from copycat import roles
-
-    import io
     out = io.StringIO()
     call_command("create_user", "bench-lead", "--role", roles.LEAD, "--token", stdout=out, stderr=io.StringIO())
     token = out.getvalue().strip()
@@ -105,7 +105,7 @@ def client(port: int, token: str, paths: list[tuple[str, str]], stop: float, res
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.csv as pacsv
 from django.db import connection
 
@@ -43,6 +44,44 @@ def copy_arrays(sql: str, params: list, names: list[str]) -> dict[str, np.ndarra
         out[name] = col.to_numpy(zero_copy_only=False) if col.null_count == 0 else \
             np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False))
     return out
+
+
+def stream_arrays(sql: str, params: list, names: list[str], chunk_bytes: int = 64 << 20):
+    """Like ``copy_arrays`` but yields the result in chunks of about ``chunk_bytes`` of CSV.
+
+    Memory stays bounded however many rows the query returns (a full scan of ``request`` on
+    the seed preset is tens of millions of rows); the caller reduces each chunk as it comes.
+    """
+    raw = connection.cursor().connection
+    opts = pacsv.ReadOptions(column_names=names)
+
+    def parse(data: bytes) -> dict[str, np.ndarray]:
+        """Columns as numpy; a NULL reads as -1 in number columns, None in text ones."""
+        table = pacsv.read_csv(io.BytesIO(data), read_options=opts)
+        out = {}
+        for n in names:
+            col = table.column(n)
+            if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+                out[n] = col.fill_null(-1).to_numpy(zero_copy_only=False) if col.null_count else \
+                    col.to_numpy(zero_copy_only=False)
+            elif pa.types.is_null(col.type):
+                out[n] = np.full(len(col), -1, np.int64)
+            else:
+                out[n] = np.asarray(col.to_pylist(), dtype=object)
+        return out
+
+    buf = bytearray()
+    with raw.cursor() as cur:
+        query = cur.mogrify(sql, params) if params else sql
+        with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for block in copy:
+                buf += block
+                if len(buf) >= chunk_bytes:
+                    cut = buf.rindex(b"\n") + 1
+                    yield parse(bytes(buf[:cut]))
+                    del buf[:cut]
+    if buf:
+        yield parse(bytes(buf))
 
 
 def window_clause(since: datetime | None, until: datetime | None, column: str) -> tuple[str, list]:
@@ -80,8 +119,10 @@ def build_universe(since, until) -> Universe:
         cur.execute(f"""
             CREATE TEMP TABLE det_acct AS
             SELECT a.id AS account_id, COALESCE(a.org_id, -a.id) AS org,
-                   COALESCE(extract(epoch FROM a.created_at)::bigint, 0) AS created
-            FROM account a
+                   COALESCE(extract(epoch FROM a.created_at)::bigint, 0) AS created,
+                   -- billing country as a lookup id (-1: a country no request ever came from)
+                   CASE WHEN a.billing_country IS NOT NULL THEN COALESCE(c.id, -1) END AS billing_cid
+            FROM account a LEFT JOIN lookup_country c ON c.value = a.billing_country
             WHERE a.id IN (SELECT DISTINCT h.account_id FROM account_hour h WHERE {where})
         """, params)
         cur.execute("CREATE UNIQUE INDEX ON det_acct (account_id)")
@@ -107,17 +148,31 @@ def request_facts(since, until) -> dict[str, np.ndarray]:
     """, params, ["account_id", "requests", "proxied", "foreign"])
 
 
-def hour_facts(since, until) -> dict[str, np.ndarray]:
-    """Per account × UTC hour-of-day × category × model, from the account_hour rollup."""
+PIVOT_HOURS = 72
+
+
+def hour_facts(since, until, window_start: float | None = None) -> dict[str, np.ndarray]:
+    """Per account × UTC hour-of-day × category × model, from the account_hour rollup.
+
+    ``new_model`` counts requests on a model in the PIVOT_HOURS after that model first
+    appeared in all traffic, for models that first appeared at least two days into the window
+    (released during it): the pivot a distiller makes to a fresh model.
+    """
     where, params = window_clause(since, until, "h.hour")
+    late = "f.first > to_timestamp(%s) + interval '2 days'" if window_start is not None else "FALSE"
+    late_params = [window_start] if window_start is not None else []
     return copy_arrays(f"""
+        WITH f AS (SELECT model_id, min(hour) AS first FROM traffic_hour GROUP BY model_id)
         SELECT h.account_id, extract(hour FROM h.hour AT TIME ZONE 'UTC')::int, h.category_id,
                h.model_id, sum(h.requests), sum(h.output_tokens), sum(h.reasoning_requests),
-               count(DISTINCT date_trunc('day', h.hour))
-        FROM account_hour h
+               count(DISTINCT date_trunc('day', h.hour)),
+               COALESCE(sum(h.requests) FILTER (WHERE {late}
+                                                AND h.hour < f.first + interval '{PIVOT_HOURS} hours'), 0)
+        FROM account_hour h LEFT JOIN f ON f.model_id = h.model_id
         WHERE {where}
         GROUP BY 1, 2, 3, 4
-    """, params, ["account_id", "hod", "category", "model", "requests", "tokens_out", "reasoning", "days"])
+    """, late_params + params, ["account_id", "hod", "category", "model", "requests", "tokens_out", "reasoning",
+                                "days", "new_model"])
 
 
 def model_first_seen(since, until) -> dict[int, float]:

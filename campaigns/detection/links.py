@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from django.db import connection
 
-from campaigns.detection.features import Universe, copy_arrays, window_clause
+from campaigns.detection.features import PROXIED_TYPES, Universe, copy_arrays, stream_arrays, window_clause
 
 # kind -> (code, weight of the kind, phrase for explanations)
 KINDS: dict[str, tuple[int, float, str]] = {
@@ -32,11 +31,12 @@ KINDS: dict[str, tuple[int, float, str]] = {
     "system_prompt": (8, 0.5, "system prompt"),
     "template": (9, 1.0, "prompt template"),
     "sync": (10, 1.0, "synchronized activity (same template, same quarter hour)"),
+    "near_prompt": (11, 1.0, "near-duplicate prompt (simhash)"),
 }
 KIND_BY_CODE = {code: name for name, (code, _, _) in KINDS.items()}
 # Kinds that restate one fact count once together: an account's sign-up address and the /24 it
 # sends from are the same network, so sharing both is one piece of evidence, not two.
-FAMILIES = {"signup_net": "network", "request_net": "network"}
+FAMILIES = {"signup_net": "network", "request_net": "network", "template": "prompt", "near_prompt": "prompt"}
 EDGE_THRESHOLD = 1.5
 SYNC_BUCKET_S = 900
 BURST_S = 1800
@@ -76,36 +76,120 @@ def _account_values_sql() -> str:
     """
 
 
-def _request_values_sql(where: str) -> str:
-    """Values from traffic, in one scan of the request table (grouping sets)."""
-    k = {name: code for name, (code, _, _) in KINDS.items()}
+# Request columns read in one streamed scan (see scan_requests).
+_SCAN_COLUMNS = ["account_id", "template", "client", "system_prompt", "net", "net6", "bucket", "proxied",
+                 "foreign", "simhash"]
+# A simhash is cut into four 16-bit bands; each pair of bands is one 32-bit LSH key, so two
+# prompts whose simhashes differ in at most two bits always share a key and random prompts
+# (about 2^-32 per key) practically never do.
+_BAND_PAIRS = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+
+
+def _scan_sql(where: str) -> str:
+    proxied = ",".join(str(t) for t in PROXIED_TYPES)
     return f"""
-        WITH r AS (
-            SELECT account_id, template_id, client_fingerprint_id, system_prompt_id,
-                   set_masklen(ip::cidr, CASE WHEN family(ip) = 4 THEN 24 ELSE 48 END) AS net,
-                   (extract(epoch FROM ts)::bigint / 86400) AS day,
-                   (extract(epoch FROM ts)::bigint / {SYNC_BUCKET_S}) AS bucket
-            FROM request WHERE {where}
-        ), g AS (
-            SELECT account_id, template_id, client_fingerprint_id, system_prompt_id, net, day, bucket,
-                   GROUPING(template_id, client_fingerprint_id, system_prompt_id, net, day, bucket) AS gs
-            FROM r
-            GROUP BY GROUPING SETS ((account_id, template_id), (account_id, client_fingerprint_id),
-                                    (account_id, system_prompt_id), (account_id, net, day),
-                                    (account_id, template_id, bucket))
-        )
-        SELECT account_id,
-               CASE WHEN gs = 31 THEN {k['template']} WHEN gs = 47 THEN {k['client']}
-                    WHEN gs = 55 THEN {k['system_prompt']} WHEN gs = 57 THEN {k['request_net']}
-                    ELSE {k['sync']} END,
-               CASE WHEN gs = 31 THEN template_id::text WHEN gs = 47 THEN client_fingerprint_id::text
-                    WHEN gs = 55 THEN system_prompt_id::text WHEN gs = 57 THEN text(net) || '@' || day
-                    ELSE template_id || '@' || bucket END
-        FROM g
-        WHERE (gs = 31 AND template_id IS NOT NULL) OR (gs = 47 AND client_fingerprint_id IS NOT NULL)
-           OR (gs = 55 AND system_prompt_id IS NOT NULL) OR gs = 57
-           OR (gs = 30 AND template_id IS NOT NULL)
+        SELECT r.account_id, r.template_id, r.client_fingerprint_id, r.system_prompt_id,
+               CASE WHEN family(r.ip) = 4 THEN (r.ip - '0.0.0.0'::inet) >> 8
+                    ELSE -1 - (hashtextextended(text(set_masklen(r.ip::cidr, 48)), 0) & 1099511627775) END,
+               CASE WHEN family(r.ip) = 6 THEN text(set_masklen(r.ip::cidr, 48)) END,
+               extract(epoch FROM r.ts)::bigint / {SYNC_BUCKET_S},
+               (r.ip_type IN ({proxied}))::int,
+               (r.country_id <> d.billing_cid)::int,
+               r.prompt_simhash
+        FROM request r JOIN det_acct d ON d.account_id = r.account_id
+        WHERE {where}
     """
+
+
+def _dedupe(acct: np.ndarray, kind: np.ndarray, key: np.ndarray):
+    """Unique (account, kind, key) triples."""
+    if acct.size == 0:
+        return acct, kind, key
+    order = np.lexsort((key, kind, acct))
+    acct, kind, key = acct[order], kind[order], key[order]
+    new = np.r_[True, (np.diff(acct) != 0) | (np.diff(kind) != 0) | (np.diff(key) != 0)]
+    return acct[new], kind[new], key[new]
+
+
+@dataclass
+class RequestScan:
+    """What one pass over ``request`` yields: per-account counts and value incidences."""
+
+    requests: np.ndarray     # per universe index
+    proxied: np.ndarray
+    foreign: np.ndarray
+    acct: np.ndarray         # incidences: universe index, kind code, int64 key
+    kind: np.ndarray
+    key: np.ndarray
+    net6: dict               # key of an IPv6 /48 -> its text
+
+
+def _chunk_incidences(universe: Universe, c: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    k = {name: code for name, (code, _, _) in KINDS.items()}
+    a = universe.index_of(c["account_id"].astype(np.int64))
+    tpl = c["template"].astype(np.int64)
+    bucket = c["bucket"].astype(np.int64)
+    net = c["net"].astype(np.int64)
+    day = bucket * SYNC_BUCKET_S // 86400
+    has_t = tpl >= 0
+    parts = [
+        (a[has_t], k["template"], tpl[has_t]),
+        (a[has_t], k["sync"], (tpl[has_t] << 22) | (bucket[has_t] & 0x3FFFFF)),
+        # IPv4 /24 (24 bits) or a 40-bit hash of the IPv6 /48 (negative), with the day (16 bits)
+        (a, k["request_net"], np.where(net >= 0, net, (-1 - net) | (1 << 46)) << 16 | (day & 0xFFFF)),
+    ]
+    for col, name in (("client", "client"), ("system_prompt", "system_prompt")):
+        v = c[col].astype(np.int64)
+        parts.append((a[v >= 0], k[name], v[v >= 0]))
+    # Near-duplicate prompts: LSH keys an account repeats within the chunk (a template filled
+    # again and again); a one-off prompt's keys are dropped, so random collisions link nobody.
+    sim = c["simhash"]
+    if sim.dtype != object and sim.size:
+        s = sim.astype(np.int64)
+        has_s = s != -1
+        s, sa = s[has_s].view(np.uint64), a[has_s]
+        bands = [((s >> np.uint64(16 * b)) & np.uint64(0xFFFF)).astype(np.int64) for b in range(4)]
+        keys = np.concatenate([(p << 32) | (bands[i] << 16) | bands[j] for p, (i, j) in enumerate(_BAND_PAIRS)])
+        accs = np.tile(sa, len(_BAND_PAIRS))
+        if keys.size:
+            order = np.lexsort((keys, accs))
+            accs, keys = accs[order], keys[order]
+            same = (np.diff(accs) == 0) & (np.diff(keys) == 0)
+            rep = np.r_[same, False] | np.r_[False, same]
+            parts.append((accs[rep], k["near_prompt"], keys[rep]))
+    acct = np.concatenate([p[0] for p in parts])
+    kind = np.concatenate([np.full(p[0].size, p[1], np.int16) for p in parts])
+    key = np.concatenate([p[2] for p in parts])
+    return _dedupe(acct, kind, key)
+
+
+def scan_requests(universe: Universe, since, until) -> RequestScan:
+    """One streamed pass over ``request`` (needs det_acct): counts and value incidences.
+
+    The scan is read in chunks and each chunk is reduced to unique (account, value) pairs at
+    once, so memory follows the number of distinct incidences, not the number of requests.
+    """
+    where, params = window_clause(since, until, "r.ts")
+    n = universe.size
+    requests, proxied, foreign = np.zeros(n), np.zeros(n), np.zeros(n)
+    incs, net6 = [], {}
+    for c in stream_arrays(_scan_sql(where), params, _SCAN_COLUMNS):
+        a = universe.index_of(c["account_id"].astype(np.int64))
+        requests += np.bincount(a, minlength=n)
+        proxied += np.bincount(a, weights=np.maximum(c["proxied"], 0).astype(np.float64), minlength=n)
+        foreign += np.bincount(a, weights=np.maximum(c["foreign"], 0).astype(np.float64), minlength=n)
+        if c["net6"].dtype == object:
+            six = c["net"] < 0
+            for key, text in zip(c["net"][six].tolist(), c["net6"][six].tolist()):
+                net6[(-1 - key) | (1 << 46)] = text
+        incs.append(_chunk_incidences(universe, c))
+        if len(incs) >= 8:  # merge as we go: duplicates across chunks collapse
+            incs = [_dedupe(*(np.concatenate(x) for x in zip(*incs)))]
+    if incs:
+        acct, kind, key = _dedupe(*(np.concatenate(x) for x in zip(*incs)))
+    else:
+        acct, kind, key = np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.int64)
+    return RequestScan(requests, proxied, foreign, acct, kind, key, net6)
 
 
 @dataclass
@@ -120,39 +204,71 @@ class SharedValues:
     weight: np.ndarray   # rarity weight in [0, 1] per value
 
 
-def shared_values(universe: Universe, since, until) -> SharedValues:
-    """Collect values, keep those shared by accounts of two or more organisations."""
-    where, params = window_clause(since, until, "ts")
+def _label(kind: int, key: int, strings: dict, net6: dict) -> str:
+    """The value as text, in the forms explain.Labeller reads."""
+    name = KIND_BY_CODE[kind]
+    if name in ("template", "client", "system_prompt"):
+        return str(key)
+    if name == "sync":
+        return f"{key >> 22}@{key & 0x3FFFFF}"
+    if name == "request_net":
+        net, day = key >> 16, key & 0xFFFF
+        text = net6.get(net, "IPv6 /48") if net >= (1 << 46) else \
+            f"{net >> 16}.{(net >> 8) & 255}.{net & 255}.0/24"
+        return f"{text}@{day}"
+    if name == "near_prompt":
+        return f"{key:012x}"
+    return str(strings[kind][key])
+
+
+def shared_values(universe: Universe, since, until, scan: RequestScan | None = None) -> SharedValues:
+    """Collect values, keep those shared by accounts of two or more organisations.
+
+    Sign-up and billing values come from ``account`` (small); traffic values from the request
+    scan. Values are integer keys per kind; rarity and the organisation test are numpy.
+    """
     n = max(universe.size, 2)
-    with connection.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS det_inc")
-        cur.execute("CREATE TEMP TABLE det_inc (account_id int, kind smallint, value text)")
-        cur.execute(f"INSERT INTO det_inc {_account_values_sql()}")
-        cur.execute(f"INSERT INTO det_inc SELECT * FROM ({_request_values_sql(where)}) x "
-                    "WHERE account_id IN (SELECT account_id FROM det_acct)", params)
-        cur.execute("DROP TABLE IF EXISTS det_val")
-        cur.execute(f"""
-            CREATE TEMP TABLE det_val AS
-            SELECT row_number() OVER (ORDER BY i.kind, i.value) - 1 AS vid, i.kind, i.value,
-                   count(DISTINCT i.account_id) AS df
-            FROM det_inc i JOIN det_acct d USING (account_id)
-            GROUP BY i.kind, i.value
-            HAVING count(DISTINCT d.org) >= 2 AND count(DISTINCT i.account_id) <= {MAX_SHARE} * {n}
-        """)
-        cur.execute("CREATE INDEX ON det_val (kind, value)")
-        cur.execute("ANALYZE det_val")
-    vals = copy_arrays("SELECT vid, kind, df, value FROM det_val ORDER BY vid", [],
-                       ["vid", "kind", "df", "value"])
-    inc = copy_arrays("""
-        SELECT DISTINCT i.account_id, v.vid FROM det_inc i JOIN det_val v USING (kind, value)
-    """, [], ["account_id", "vid"])
-    df = vals["df"].astype(np.float64)
-    weight = np.clip(np.log(n / np.maximum(df, 1)) / np.log(n / 2), 0.0, 1.0) if n > 2 else np.ones_like(df)
-    return SharedValues(
-        acct=universe.index_of(inc["account_id"].astype(np.int64)), value=inc["vid"].astype(np.int64),
-        kind=vals["kind"].astype(np.int16), label=np.asarray(vals["value"], dtype=object),
-        df=vals["df"].astype(np.int64), weight=weight,
-    )
+    if scan is None:
+        scan = scan_requests(universe, since, until)
+    rows = copy_arrays(f"SELECT * FROM ({_account_values_sql()}) x", [], ["account_id", "kind", "value"])
+    strings: dict[int, np.ndarray] = {}
+    accts, kinds, keys = [scan.acct], [scan.kind], [scan.key]
+    if rows["account_id"].size:
+        ra = universe.index_of(rows["account_id"].astype(np.int64))
+        rk = rows["kind"].astype(np.int16)
+        rv = np.asarray(rows["value"], dtype=object).astype(str)
+        for code in np.unique(rk):
+            sel = rk == code
+            uniq, inv = np.unique(rv[sel], return_inverse=True)
+            strings[int(code)] = uniq
+            accts.append(ra[sel])
+            kinds.append(np.full(int(sel.sum()), code, np.int16))
+            keys.append(inv.astype(np.int64))
+    acct, kind, key = _dedupe(np.concatenate(accts), np.concatenate(kinds), np.concatenate(keys))
+    if acct.size == 0:
+        z = np.zeros(0, np.int64)
+        return SharedValues(z, z, np.zeros(0, np.int16), np.zeros(0, object), z, np.zeros(0))
+    # value id per (kind, key)
+    order = np.lexsort((acct, key, kind))
+    acct, kind, key = acct[order], kind[order], key[order]
+    first = np.r_[True, (np.diff(kind) != 0) | (np.diff(key) != 0)]
+    vid = np.cumsum(first) - 1
+    starts = np.flatnonzero(first)
+    df = np.diff(np.r_[starts, acct.size])
+    org = universe.org[acct]
+    orgs_differ = np.minimum.reduceat(org, starts) != np.maximum.reduceat(org, starts)
+    keep_val = orgs_differ & (df >= 2) & (df <= MAX_SHARE * n)
+    new_id = np.full(starts.size, -1, np.int64)
+    new_id[keep_val] = np.arange(int(keep_val.sum()))
+    keep = keep_val[vid]
+    kept = starts[keep_val]
+    vkind, vkey = kind[kept], key[kept]
+    label = np.array([_label(int(k), int(v), strings, scan.net6) for k, v in zip(vkind.tolist(), vkey.tolist())],
+                     dtype=object)
+    dfk = df[keep_val].astype(np.float64)
+    weight = np.clip(np.log(n / np.maximum(dfk, 1)) / np.log(n / 2), 0.0, 1.0) if n > 2 else np.ones_like(dfk)
+    return SharedValues(acct=acct[keep], value=new_id[vid[keep]], kind=vkind.astype(np.int16), label=label,
+                        df=df[keep_val].astype(np.int64), weight=weight)
 
 
 def candidate_pairs(sv: SharedValues, universe: Universe, neighbours: int = 4, rng_seed: int = 7,

@@ -19,7 +19,6 @@ WEIGHTS = {
     "geography_mismatch": 0.10, "new_model_pivot": 0.05, "coordination": 0.10,
 }
 CAMPAIGN_THRESHOLD = 0.30
-PIVOT_HOURS = 72
 
 
 @dataclass
@@ -34,7 +33,7 @@ class AccountBehaviour:
     hod: np.ndarray           # (n, 24) requests per UTC hour of day
     proxied: np.ndarray
     foreign: np.ndarray
-    new_model: np.ndarray     # requests on a model within PIVOT_HOURS of its release
+    new_model: np.ndarray     # requests on a model within features.PIVOT_HOURS of its first appearance
     created: np.ndarray
     category: np.ndarray      # (n, n_categories) requests
     category_names: list[str]
@@ -55,13 +54,9 @@ def behaviour(universe, hours: dict, reqs: dict, categories: dict[int, str], rel
     is_target = np.isin(hours["category"], list(target_ids))
     hod = np.zeros((n, 24))
     np.add.at(hod, (idx, hours["hod"].astype(np.int64)), req)
-    # A model first seen well after the window began was released during it.
-    late = {m for m, t in releases.items() if window_start is not None and t > window_start + 2 * 86400}
-    new_model = np.zeros(n)
-    if late:
-        # account_hour has no timestamp here; approximate with all traffic on the new model.
-        sel = np.isin(hours["model"], list(late))
-        np.add.at(new_model, idx[sel], req[sel])
+    # Requests on a model in the hours after it first appeared (features.hour_facts).
+    new_model = np.bincount(idx, weights=hours["new_model"].astype(np.float64), minlength=n) if \
+        "new_model" in hours else np.zeros(n)
     ridx = universe.index_of(reqs["account_id"].astype(np.int64))
     proxied, foreign = np.zeros(n), np.zeros(n)
     np.add.at(proxied, ridx, reqs["proxied"].astype(np.float64))

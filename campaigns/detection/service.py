@@ -127,13 +127,16 @@ def detect_groups(since=None, until=None, progress=lambda phase, p: None) -> tup
     counts = {"accounts": universe.size}
     if universe.size < 2:
         return [], counts
-    reqs = features.request_facts(since, until)
-    hours = features.hour_facts(since, until)
+    start = _window_start(since)
+    hours = features.hour_facts(since, until, start)
+    progress("request_scan", 0.15)
+    scan = links.scan_requests(universe, since, until)
+    reqs = {"account_id": universe.ids, "requests": scan.requests, "proxied": scan.proxied, "foreign": scan.foreign}
     categories = features.lookup_values("lookup_category")
-    behaviour = scoring.behaviour(universe, hours, reqs, categories, features.model_first_seen(since, until),
-                                  _window_start(since))
-    progress("shared_values", 0.25)
-    sv = links.shared_values(universe, since, until)
+    behaviour = scoring.behaviour(universe, hours, reqs, categories, {}, start)
+    progress("shared_values", 0.3)
+    sv = links.shared_values(universe, since, until, scan)
+    del scan
     counts.update(values=int(sv.df.size), incidences=int(sv.acct.size))
     progress("links", 0.45)
     pairs = links.candidate_pairs(sv, universe)

@@ -122,7 +122,11 @@ def raw_copy(dsn: str) -> float:
             "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'request'::regclass").fetchall()
         for name, bound in parts:
             conn.execute(f"CREATE TABLE raw_{name} PARTITION OF raw_request {bound}")
-        conn.execute("CREATE INDEX ON raw_request (account_id, ts)")
+        # The same indexes as the request table, whatever they are today.
+        for (definition,) in conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'request'").fetchall():
+            name = definition.split(" INDEX ", 1)[1].split(" ON ", 1)[0]
+            conn.execute(definition.replace(f" {name} ON ", f" raw_{name} ON ").replace(" ON ONLY public.request ",
+                         " ON ONLY public.raw_request ").replace(" ON public.request ", " ON public.raw_request "))
         conn.execute("CHECKPOINT")
         dump.seek(0)
         started = time.perf_counter()

@@ -2,7 +2,10 @@
 
 Strong links already need two independent kinds of evidence (links.EDGE_THRESHOLD). Inside a
 component, accounts hanging on by a single link are peeled off (a k-core, as Fraudar peels
-the least dense nodes first), so one stray coincidence does not pull a stranger into a group.
+the least dense nodes first), so one stray coincidence does not pull a stranger into a group;
+and a link in no triangle between two accounts that are each well linked elsewhere is cut, so
+one coincidence between two campaigns (a shared sign-up half hour and a shared /24 on a day)
+does not merge them into one.
 """
 
 from __future__ import annotations
@@ -13,6 +16,41 @@ from scipy.sparse.csgraph import connected_components
 
 MIN_GROUP = 5
 MIN_DEGREE = 2
+# An edge whose two ends are each well linked elsewhere (this many strong links) but have no
+# neighbour in common is a bridge between two groups, not a tie inside one.
+BRIDGE_DEGREE = 3
+# Only links this close to the threshold need that support: two kinds of evidence at most.
+WEAK_LINK = 2.0
+
+
+def _peel(binary: sp.csr_matrix, alive: np.ndarray, min_degree: int) -> np.ndarray:
+    """Drop nodes with fewer than ``min_degree`` strong links among the living, repeatedly."""
+    while True:
+        degree = binary @ alive.astype(np.int32)
+        drop = alive & (degree < min_degree)
+        if not drop.any():
+            return alive
+        alive &= ~drop
+
+
+def _unsupported(binary: sp.csr_matrix, weak: sp.csr_matrix, alive: np.ndarray,
+                 chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """Living edges (i < j) with no common living neighbour whose ends both have BRIDGE_DEGREE links.
+
+    Inside a group, linked accounts share further partners (they share the same card, template
+    or burst with many members); a chance coincidence between two groups has no such support.
+    """
+    mask = sp.diags(alive.astype(np.int32), dtype=np.int32)
+    live = (mask @ binary @ mask).tocsr()
+    degree = np.asarray(live.sum(axis=1)).ravel()
+    coo = sp.triu(mask @ weak @ mask, k=1).tocoo()
+    i, j = coo.row, coo.col
+    cand = (degree[i] >= BRIDGE_DEGREE) & (degree[j] >= BRIDGE_DEGREE)
+    i, j = i[cand], j[cand]
+    common = np.zeros(i.size, dtype=np.int64)
+    for lo in range(0, i.size, chunk):
+        common[lo:lo + chunk] = np.asarray(live[i[lo:lo + chunk]].multiply(live[j[lo:lo + chunk]]).sum(axis=1)).ravel()
+    return i[common == 0], j[common == 0]
 
 
 def groups(pairs: np.ndarray, weights: np.ndarray, n: int, threshold: float,
@@ -23,15 +61,19 @@ def groups(pairs: np.ndarray, weights: np.ndarray, n: int, threshold: float,
     w = weights[strong]
     adj = sp.coo_matrix((w, (i, j)), shape=(n, n)).tocsr()
     adj = adj + adj.T
-    alive = np.ones(n, dtype=bool)
-    # Peel: drop nodes with fewer than `min_degree` strong links among the living, repeatedly.
-    binary = (adj > 0).astype(np.int32)
-    while True:
-        degree = binary @ alive.astype(np.int32)
-        drop = alive & (degree < min_degree)
-        if not drop.any():
-            break
-        alive &= ~drop
+    binary = (adj > 0).astype(np.int32).tocsr()
+    alive = _peel(binary, np.ones(n, dtype=bool), min_degree)
+    # Cut unsupported bridges (edges in no triangle between well-linked ends), then peel again.
+    weak = sp.coo_matrix((np.ones(int((w < WEAK_LINK).sum()), np.int32), (i[w < WEAK_LINK], j[w < WEAK_LINK])),
+                         shape=(n, n)).tocsr()
+    bi, bj = _unsupported(binary, (weak + weak.T).tocsr(), alive)
+    if bi.size:
+        cut = sp.coo_matrix((np.ones(bi.size), (bi, bj)), shape=(n, n)).tocsr()
+        cut = ((cut + cut.T) > 0)
+        adj = adj - adj.multiply(cut)
+        adj.eliminate_zeros()
+        binary = (adj > 0).astype(np.int32).tocsr()
+        alive = _peel(binary, alive, min_degree)
     mask = sp.diags(alive.astype(np.float64))
     core = (mask @ adj @ mask).tocsr()
     count, labels = connected_components(core, directed=False)

@@ -7,6 +7,9 @@ compact integer arrays back through COPY, never raw requests row by row.
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,42 +49,79 @@ def copy_arrays(sql: str, params: list, names: list[str]) -> dict[str, np.ndarra
     return out
 
 
-def stream_arrays(sql: str, params: list, names: list[str], chunk_bytes: int = 64 << 20):
+def _parse_columns(table, names: list[str]) -> dict[str, np.ndarray]:
+    """Arrow columns as numpy; a NULL reads as -1 in number columns, None in text ones."""
+    out = {}
+    for i, n in enumerate(names):
+        col = table.column(i)
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+            out[n] = col.fill_null(-1).to_numpy(zero_copy_only=False) if col.null_count else \
+                col.to_numpy(zero_copy_only=False)
+        elif pa.types.is_null(col.type):
+            out[n] = np.full(len(col), -1, np.int64)
+        else:
+            out[n] = np.asarray(col.to_pylist(), dtype=object)
+    return out
+
+
+def _psql_command() -> tuple[list[str], dict] | None:
+    """psql and its environment for Django's database, when psql is installed."""
+    exe = shutil.which("psql")
+    if exe is None or connection.vendor != "postgresql":
+        return None
+    sd = connection.settings_dict
+    env = dict(os.environ)
+    for key, var in (("HOST", "PGHOST"), ("PORT", "PGPORT"), ("USER", "PGUSER"), ("PASSWORD", "PGPASSWORD"),
+                     ("NAME", "PGDATABASE")):
+        if sd.get(key):
+            env[var] = str(sd[key])
+    return [exe, "-X", "-q", "-v", "ON_ERROR_STOP=1"], env
+
+
+def stream_arrays(sql: str, params: list, names: list[str], chunk_bytes: int = 16 << 20):
     """Like ``copy_arrays`` but yields the result in chunks of about ``chunk_bytes`` of CSV.
 
     Memory stays bounded however many rows the query returns (a full scan of ``request`` on
     the seed preset is tens of millions of rows); the caller reduces each chunk as it comes.
+    The rows travel through ``psql`` (C) into Arrow's streaming CSV reader when psql is
+    installed: psycopg hands COPY data to Python one row at a time, which costs more than the
+    scan itself. The query must not use this session's temporary tables in that case.
     """
     raw = connection.cursor().connection
+    with raw.cursor() as cur:
+        query = (cur.mogrify(sql, params) if params else sql).strip()
+    psql = _psql_command()
+    if psql is not None:
+        cmd, env = psql
+        copy = "COPY (" + " ".join(query.split()) + ") TO STDOUT WITH (FORMAT csv)"
+        proc = subprocess.Popen(cmd + ["-c", copy], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            reader = pacsv.open_csv(proc.stdout, read_options=pacsv.ReadOptions(
+                column_names=names, block_size=chunk_bytes), convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.int64() for n in names if not n.endswith("_text")}))
+            for batch in reader:
+                yield _parse_columns(batch, names)
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" not in str(exc):
+                raise
+        finally:
+            proc.stdout.close()
+            err = proc.stderr.read().decode(errors="replace")
+            if proc.wait() != 0:
+                raise RuntimeError(f"psql COPY failed: {err.strip()}")
+        return
     opts = pacsv.ReadOptions(column_names=names)
-
-    def parse(data: bytes) -> dict[str, np.ndarray]:
-        """Columns as numpy; a NULL reads as -1 in number columns, None in text ones."""
-        table = pacsv.read_csv(io.BytesIO(data), read_options=opts)
-        out = {}
-        for n in names:
-            col = table.column(n)
-            if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
-                out[n] = col.fill_null(-1).to_numpy(zero_copy_only=False) if col.null_count else \
-                    col.to_numpy(zero_copy_only=False)
-            elif pa.types.is_null(col.type):
-                out[n] = np.full(len(col), -1, np.int64)
-            else:
-                out[n] = np.asarray(col.to_pylist(), dtype=object)
-        return out
-
     buf = bytearray()
     with raw.cursor() as cur:
-        query = cur.mogrify(sql, params) if params else sql
         with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as copy:
             for block in copy:
                 buf += block
                 if len(buf) >= chunk_bytes:
                     cut = buf.rindex(b"\n") + 1
-                    yield parse(bytes(buf[:cut]))
+                    yield _parse_columns(pacsv.read_csv(io.BytesIO(bytes(buf[:cut])), read_options=opts), names)
                     del buf[:cut]
     if buf:
-        yield parse(bytes(buf))
+        yield _parse_columns(pacsv.read_csv(io.BytesIO(bytes(buf)), read_options=opts), names)
 
 
 def window_clause(since: datetime | None, until: datetime | None, column: str) -> tuple[str, list]:
@@ -102,6 +142,7 @@ class Universe:
     ids: np.ndarray          # account.id
     org: np.ndarray          # organisation id; accounts without one are their own organisation
     created: np.ndarray      # epoch seconds of sign-up (0 when unknown)
+    billing_cid: np.ndarray  # lookup_country id of the billing country (-1 unseen, -2 none on record)
 
     @property
     def size(self) -> int:
@@ -127,9 +168,10 @@ def build_universe(since, until) -> Universe:
         """, params)
         cur.execute("CREATE UNIQUE INDEX ON det_acct (account_id)")
         cur.execute("ANALYZE det_acct")
-    cols = copy_arrays("SELECT account_id, org, created FROM det_acct ORDER BY account_id", [],
-                       ["id", "org", "created"])
-    return Universe(cols["id"].astype(np.int64), cols["org"].astype(np.int64), cols["created"].astype(np.int64))
+    cols = copy_arrays("SELECT account_id, org, created, COALESCE(billing_cid, -2) FROM det_acct ORDER BY account_id",
+                       [], ["id", "org", "created", "billing"])
+    return Universe(cols["id"].astype(np.int64), cols["org"].astype(np.int64), cols["created"].astype(np.int64),
+                    cols["billing"].astype(np.int64))
 
 
 def request_facts(since, until) -> dict[str, np.ndarray]:

@@ -77,8 +77,8 @@ def _account_values_sql() -> str:
 
 
 # Request columns read in one streamed scan (see scan_requests).
-_SCAN_COLUMNS = ["account_id", "template", "client", "system_prompt", "net", "net6", "bucket", "proxied",
-                 "foreign", "simhash"]
+_SCAN_COLUMNS = ["account_id", "template", "client", "system_prompt", "net", "net6_text", "bucket", "proxied",
+                 "country", "simhash"]
 # A simhash is cut into four 16-bit bands; each pair of bands is one 32-bit LSH key, so two
 # prompts whose simhashes differ in at most two bits always share a key and random prompts
 # (about 2^-32 per key) practically never do.
@@ -94,21 +94,35 @@ def _scan_sql(where: str) -> str:
                CASE WHEN family(r.ip) = 6 THEN text(set_masklen(r.ip::cidr, 48)) END,
                extract(epoch FROM r.ts)::bigint / {SYNC_BUCKET_S},
                (r.ip_type IN ({proxied}))::int,
-               (r.country_id <> d.billing_cid)::int,
+               r.country_id,
                r.prompt_simhash
-        FROM request r JOIN det_acct d ON d.account_id = r.account_id
+        FROM request r
         WHERE {where}
     """
 
 
-def _dedupe(acct: np.ndarray, kind: np.ndarray, key: np.ndarray):
-    """Unique (account, kind, key) triples."""
+def _unique_pairs(acct: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique (account, key) pairs: keys made dense, then one sort of a packed int64."""
     if acct.size == 0:
-        return acct, kind, key
-    order = np.lexsort((key, kind, acct))
-    acct, kind, key = acct[order], kind[order], key[order]
-    new = np.r_[True, (np.diff(acct) != 0) | (np.diff(kind) != 0) | (np.diff(key) != 0)]
-    return acct[new], kind[new], key[new]
+        return acct.astype(np.int64), key.astype(np.int64)
+    uniq, inv = np.unique(key, return_inverse=True)
+    packed = np.sort(acct.astype(np.int64) * uniq.size + inv)
+    packed = packed[np.r_[True, np.diff(packed) != 0]]
+    return packed // uniq.size, uniq[packed % uniq.size]
+
+
+def _dedupe(acct: np.ndarray, kind: np.ndarray, key: np.ndarray):
+    """Unique (account, kind, key) triples, grouped by kind."""
+    out_a, out_k, out_v = [], [], []
+    for code in np.unique(kind):
+        sel = kind == code
+        a, v = _unique_pairs(acct[sel], key[sel])
+        out_a.append(a)
+        out_k.append(np.full(a.size, code, np.int16))
+        out_v.append(v)
+    if not out_a:
+        return np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.int64)
+    return np.concatenate(out_a), np.concatenate(out_k), np.concatenate(out_v)
 
 
 @dataclass
@@ -150,13 +164,12 @@ def _chunk_incidences(universe: Universe, c: dict) -> tuple[np.ndarray, np.ndarr
         s, sa = s[has_s].view(np.uint64), a[has_s]
         bands = [((s >> np.uint64(16 * b)) & np.uint64(0xFFFF)).astype(np.int64) for b in range(4)]
         keys = np.concatenate([(p << 32) | (bands[i] << 16) | bands[j] for p, (i, j) in enumerate(_BAND_PAIRS)])
-        accs = np.tile(sa, len(_BAND_PAIRS))
         if keys.size:
-            order = np.lexsort((keys, accs))
-            accs, keys = accs[order], keys[order]
-            same = (np.diff(accs) == 0) & (np.diff(keys) == 0)
-            rep = np.r_[same, False] | np.r_[False, same]
-            parts.append((accs[rep], k["near_prompt"], keys[rep]))
+            # account and 35-bit key packed in one int64; a key seen twice in a row repeats
+            packed = np.sort((np.tile(sa, len(_BAND_PAIRS)) << 35) | keys)
+            same = np.diff(packed) == 0
+            rep = packed[np.r_[same, False]]
+            parts.append((rep >> 35, k["near_prompt"], rep & ((1 << 35) - 1)))
     acct = np.concatenate([p[0] for p in parts])
     kind = np.concatenate([np.full(p[0].size, p[1], np.int16) for p in parts])
     key = np.concatenate([p[2] for p in parts])
@@ -173,14 +186,24 @@ def scan_requests(universe: Universe, since, until) -> RequestScan:
     n = universe.size
     requests, proxied, foreign = np.zeros(n), np.zeros(n), np.zeros(n)
     incs, net6 = [], {}
+    billing = universe.billing_cid
     for c in stream_arrays(_scan_sql(where), params, _SCAN_COLUMNS):
-        a = universe.index_of(c["account_id"].astype(np.int64))
+        ids = c["account_id"].astype(np.int64)
+        a = np.minimum(universe.index_of(ids), max(n - 1, 0))
+        known = universe.ids[a] == ids  # an account outside the universe (created meanwhile)
+        if not known.all():
+            c = {name: col[known] for name, col in c.items()}
+            a = a[known]
+        c["account_id"] = universe.ids[a]
         requests += np.bincount(a, minlength=n)
         proxied += np.bincount(a, weights=np.maximum(c["proxied"], 0).astype(np.float64), minlength=n)
-        foreign += np.bincount(a, weights=np.maximum(c["foreign"], 0).astype(np.float64), minlength=n)
-        if c["net6"].dtype == object:
+        country = c["country"].astype(np.int64)
+        # a request from a country other than the billing one (billing -2: none on record)
+        abroad = (country >= 0) & (billing[a] != -2) & (country != billing[a])
+        foreign += np.bincount(a, weights=abroad.astype(np.float64), minlength=n)
+        if c["net6_text"].dtype == object:
             six = c["net"] < 0
-            for key, text in zip(c["net"][six].tolist(), c["net6"][six].tolist()):
+            for key, text in zip(c["net"][six].tolist(), c["net6_text"][six].tolist()):
                 net6[(-1 - key) | (1 << 46)] = text
         incs.append(_chunk_incidences(universe, c))
         if len(incs) >= 8:  # merge as we go: duplicates across chunks collapse

@@ -67,7 +67,8 @@ def _parse_columns(table, names: list[str]) -> dict[str, np.ndarray]:
 def _psql_command() -> tuple[list[str], dict] | None:
     """psql and its environment for Django's database, when psql is installed."""
     exe = shutil.which("psql")
-    if exe is None or connection.vendor != "postgresql":
+    # psql is another session: inside a transaction block it would not see uncommitted rows.
+    if exe is None or connection.vendor != "postgresql" or connection.in_atomic_block:
         return None
     sd = connection.settings_dict
     env = dict(os.environ)
@@ -84,8 +85,9 @@ def stream_arrays(sql: str, params: list, names: list[str], chunk_bytes: int = 1
     Memory stays bounded however many rows the query returns (a full scan of ``request`` on
     the seed preset is tens of millions of rows); the caller reduces each chunk as it comes.
     The rows travel through ``psql`` (C) into Arrow's streaming CSV reader when psql is
-    installed: psycopg hands COPY data to Python one row at a time, which costs more than the
-    scan itself. The query must not use this session's temporary tables in that case.
+    installed and no transaction block is open: psycopg hands COPY data to Python one row at a
+    time, which costs more than the scan itself. The query must not use this session's
+    temporary tables.
     """
     raw = connection.cursor().connection
     with raw.cursor() as cur:

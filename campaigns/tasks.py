@@ -28,3 +28,33 @@ def export_packet(packet_id: int) -> None:
     from campaigns.evidence import service
 
     service.execute_packet(packet_id)
+
+
+def _send_after_commit(task, ids: list[int]) -> None:
+    from django.db import transaction
+
+    for pk in ids:
+        transaction.on_commit(lambda pk=pk: task.delay(pk))
+
+
+# Named detect*/export* so they route to the queues the detection and export workers consume.
+@shared_task(ignore_result=True)
+def detect_reap_stale_runs(older_than: float | None = None) -> int:
+    """Beat job: detection runs whose worker died are marked interrupted and queued again;
+    queued runs the broker lost are sent again."""
+    from campaigns.detection import service
+
+    run_ids = service.reap_stale_runs(older_than)
+    _send_after_commit(detect, run_ids)
+    return len(run_ids)
+
+
+@shared_task(ignore_result=True)
+def export_reap_stale_packets(older_than: float | None = None) -> int:
+    """Beat job: packets whose worker died are recorded as interrupted, cleaned up and queued
+    again; queued packets the broker lost are sent again."""
+    from campaigns.evidence import service
+
+    packet_ids = service.reap_stale_packets(older_than)
+    _send_after_commit(export_packet, packet_ids)
+    return len(packet_ids)

@@ -154,6 +154,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    # Detection runs and packets whose worker died (or whose message Redis lost) go out again.
+    "reap-stale-detection-runs": {
+        "task": "campaigns.tasks.detect_reap_stale_runs",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "reap-stale-packets": {
+        "task": "campaigns.tasks.export_reap_stale_packets",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
     # Detection also runs after each ingest (debounced); this catches anything that slipped by.
     "detect-hourly": {
         "task": "campaigns.tasks.detect_scheduled",

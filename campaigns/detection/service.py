@@ -197,3 +197,29 @@ def refresh_campaign_rollups(campaign_id: int) -> None:
             WHERE m.campaign_id = %s AND m.active
             GROUP BY h.hour, h.model_id, h.category_id
         """, [campaign_id, campaign_id])
+
+
+def reap_stale_runs(older_than: float | None = None) -> list[int]:
+    """Runs to send to a worker again: those whose worker died, and queued ones whose message was lost.
+
+    A running run whose heartbeat is older than ``older_than`` seconds (default STALE_SECONDS)
+    is marked ``interrupted`` (the claim takes interrupted runs). A run still ``queued`` long
+    after its debounce was never picked up (the broker lost it, e.g. Redis restarted without
+    persistence); it would also block ``request_detection`` forever, so it is sent again. A
+    duplicate message is harmless: the claim lets only one execution run.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=STALE_SECONDS if older_than is None else older_than)
+    dead = DetectionRun.objects.filter(status=DetectionRun.Status.RUNNING, heartbeat_at__lt=stale)
+    ids = list(dead.values_list("pk", flat=True))
+    if ids:
+        dead.filter(pk__in=ids).update(
+            status=DetectionRun.Status.INTERRUPTED, phase="interrupted", heartbeat_at=now,
+            error="the worker stopped without finishing (killed or lost); queued again")
+    # Sent again at most once per staleness period: heartbeat_at remembers the last resend.
+    waited = stale - timedelta(seconds=settings.DETECT_DEBOUNCE_SECONDS)
+    lost = DetectionRun.objects.filter(Q(heartbeat_at__isnull=True, created_at__lt=waited) | Q(heartbeat_at__lt=waited),
+                                       status=DetectionRun.Status.QUEUED)
+    lost_ids = list(lost.values_list("pk", flat=True))
+    lost.filter(pk__in=lost_ids).update(heartbeat_at=now)
+    return ids + lost_ids

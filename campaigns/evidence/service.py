@@ -341,3 +341,37 @@ def _entry(name: str, stored: bool = False) -> zipfile.ZipInfo:
     info.external_attr = 0o644 << 16
     info.create_system = 3
     return info
+
+
+# --- reaping ------------------------------------------------------------------------------
+def reap_stale_packets(older_than: float | None = None) -> list[int]:
+    """Packets to send to a worker again: those whose worker died, and queued ones whose message was lost.
+
+    A running packet whose heartbeat is older than ``older_than`` seconds (default STALE_AFTER)
+    is recorded as interrupted in the audit trail (so the campaign's history shows it), its
+    half-written files are removed, and it is put back to ``queued`` (the claim takes queued
+    packets) with phase ``interrupted``. A packet queued that long was lost by the broker.
+    A duplicate message is harmless: the claim lets only one build run.
+    """
+    now = timezone.now()
+    stale = now - (STALE_AFTER if older_than is None else timedelta(seconds=older_than))
+    reaped = []
+    dead = EvidencePacket.objects.filter(status=EvidencePacket.Status.RUNNING, heartbeat_at__lt=stale)
+    for packet in dead.select_related("campaign"):
+        with transaction.atomic():
+            if not dead.filter(pk=packet.pk).update(
+                    status=EvidencePacket.Status.QUEUED, phase="interrupted", progress=0.0, heartbeat_at=now,
+                    error="the worker stopped without finishing (killed or lost); queued again"):
+                continue
+            audit.record("packet.interrupted", object_type="evidence_packet", object_id=packet.pk,
+                         campaign=packet.campaign, data={"phase": packet.phase, "started_at": str(packet.started_at)})
+        out = Path(settings.EVIDENCE_DIR) / f"packet-{packet.pk:06d}-campaign-{packet.campaign_id}.zip"
+        for leftover in out.parent.glob(f".{out.name}.*"):
+            shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+        reaped.append(packet.pk)
+    # Sent again at most once per staleness period: heartbeat_at remembers the last resend.
+    lost = EvidencePacket.objects.filter(Q(heartbeat_at__isnull=True, created_at__lt=stale) | Q(heartbeat_at__lt=stale),
+                                         status=EvidencePacket.Status.QUEUED).exclude(pk__in=reaped)
+    lost_ids = list(lost.values_list("pk", flat=True))
+    lost.filter(pk__in=lost_ids).update(heartbeat_at=now)
+    return reaped + lost_ids

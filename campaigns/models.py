@@ -6,16 +6,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from copycat.jobs import JobStatus
+
 
 class DetectionRun(models.Model):
     """One run of the detection pipeline; pages read its progress from here."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-        INTERRUPTED = "interrupted"
+    Status = JobStatus
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     params = models.JSONField(default=dict, blank=True)
@@ -23,7 +20,8 @@ class DetectionRun(models.Model):
     window_end = models.DateTimeField(null=True, blank=True)
     phase = models.CharField(max_length=64, blank=True)
     progress = models.FloatField(default=0.0)
-    counts = models.JSONField(default=dict, blank=True, help_text="accounts scored, links, clusters, campaigns new/updated...")
+    counts = models.JSONField(default=dict, blank=True,
+                              help_text="accounts scored, links, clusters, campaigns new/updated...")
     timings = models.JSONField(default=dict, blank=True, help_text="seconds per phase")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -149,12 +147,7 @@ class Note(models.Model):
 class EvidencePacket(models.Model):
     """A signed ZIP of one campaign's evidence; built by a Celery task (queue export)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-        INTERRUPTED = "interrupted"
+    Status = JobStatus
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="packets")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from copycat.jobs import JobStatus
+
 
 class IngestRun(models.Model):
     """One file's ingest: its progress while it runs and its report when it ends.
@@ -13,12 +15,7 @@ class IngestRun(models.Model):
     heartbeat stops is marked ``interrupted`` and queued again.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-        INTERRUPTED = "interrupted"
+    Status = JobStatus
 
     class Source(models.TextChoices):
         COMMAND = "command"

@@ -73,8 +73,10 @@ def _redacted_sql(redactor: Redactor, expr: str, label: str) -> str:
 @contextmanager
 def _writer(path: Path, gz: bool = False):
     if gz:
+        # Level 1: the requests file of a big campaign is gigabytes of CSV, and gzip on one core
+        # is the slowest step of a packet at -6; -1 costs ~25% more bytes for 3-4x the speed.
         with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                                    compresslevel=6) as fh:
+                                                    compresslevel=1) as fh:
             yield fh
     else:
         with open(path, "wb") as fh:

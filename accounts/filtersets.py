@@ -204,12 +204,13 @@ class SessionFilterSet(filters.FilterSet):
 class RequestFilterSet(filters.FilterSet):
     """Filters for one account's requests; the view adds the account and keyset pagination."""
 
-    since = filters.IsoDateTimeFilter(field_name="ts", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lt")
-    model = filters.CharFilter(method="filter_lookup")
-    category = filters.CharFilter(method="filter_lookup")
-    status_code = filters.NumberFilter(field_name="status_code")
-    reasoning = filters.BooleanFilter(field_name="reasoning_requested")
+    since = filters.IsoDateTimeFilter(field_name="ts", lookup_expr="gte", label="From (UTC)")
+    until = filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lt", label="Until (UTC)")
+    model = filters.CharFilter(method="filter_lookup", label="Model")
+    category = filters.CharFilter(method="filter_lookup", label="Category")
+    status_code = filters.NumberFilter(field_name="status_code", label="HTTP status")
+    ip = IPFilter(field_name="ip", label="IP")
+    reasoning = filters.BooleanFilter(field_name="reasoning_requested", label="Asks for reasoning")
 
     class Meta:
         model = Request

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils.dateparse import parse_datetime
 
-from accounts.models import Account, AccountHour, ApiKey, Request, Session
+from accounts.models import Account, AccountHour, ApiKey, Request, Session, TrafficHour
 
 BUCKETS = ("hour", "day")
 BREAKDOWNS = ("none", "category", "model")
@@ -27,6 +27,7 @@ NEIGHBOUR_WINDOW = timedelta(days=7)
 # A value carried by more accounts than this says little (campus NAT, cloud egress, popular
 # SDK); pivots skip it rather than return thousands of unrelated accounts.
 COMMON_VALUE_ACCOUNTS = 200
+IP_SAMPLE = 5000
 
 
 class InvalidCursor(ValueError):
@@ -111,22 +112,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ts = parse_datetime(ts_text)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidCursor("the cursor is not valid; use the `next` link of the previous page") from None
-    if ts is None or ts.tzinfo is None or not request_id:
+    if ts is None or ts.tzinfo is None or not request_id or "\x00" in request_id:
         raise InvalidCursor("the cursor is not valid; use the `next` link of the previous page")
     return ts, request_id
 
 
-def account_requests(account: Account, *, requests: QuerySet[Request] | None = None, cursor: str | None = None,
-                     limit: int = 100) -> RequestPage:
-    """One page of the account's requests, newest first, keyset-paginated on (ts, request_id).
+def keyset_requests(qs: QuerySet[Request], *, cursor: str | None = None, limit: int = 100) -> RequestPage:
+    """One page of ``qs``, newest first, keyset-paginated on (ts, request_id).
 
     ``ts <= cursor_ts`` is stated on its own so the (account_id, ts) index bounds the scan;
     the row comparison then settles ties on ``ts``. Never OFFSET: page 10,000 costs what page 1
     costs.
     """
-    qs = requests if requests is not None else Request.objects.all()
-    qs = qs.filter(account_id=account.pk).select_related(
-        "api_key", "model", "category", "country", "user_agent", "client_fingerprint", "template")
+    qs = qs.select_related("api_key", "model", "category", "country", "user_agent", "client_fingerprint", "template")
     if cursor:
         ts, request_id = decode_cursor(cursor)
         qs = qs.filter(ts__lte=ts).filter(Q(ts__lt=ts) | Q(request_id__lt=request_id))
@@ -136,6 +134,58 @@ def account_requests(account: Account, *, requests: QuerySet[Request] | None = N
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].ts, rows[-1].request_id)
     return RequestPage(rows, next_cursor)
+
+
+def account_requests(account: Account, *, requests: QuerySet[Request] | None = None, cursor: str | None = None,
+                     limit: int = 100) -> RequestPage:
+    """One page of the account's requests (``requests`` narrows them, e.g. a filterset's qs)."""
+    qs = requests if requests is not None else Request.objects.all()
+    return keyset_requests(qs.filter(account_id=account.pk), cursor=cursor, limit=limit)
+
+
+def request_rows(rows: list[Request], *, revealed: bool) -> list[dict]:
+    """Rows of a request page as the pages show them (lookups came with ``keyset_requests``'s
+    joins); IPs and prompt excerpts masked unless ``revealed``. Two queries: excerpts, account ids."""
+    from accounts.masking import mask_ip
+    from accounts.models import IP_TYPES, RequestExcerpt
+
+    excerpts = dict(RequestExcerpt.objects.filter(request_id__in=[r.request_id for r in rows])
+                    .values_list("request_id", "excerpt")) if rows else {}
+    accounts = dict(Account.objects.filter(id__in={r.account_id for r in rows})
+                    .values_list("id", "account_id")) if rows else {}
+
+    def name(obj) -> str:
+        return getattr(obj, "value", "") or ""
+
+    out = []
+    for r in rows:
+        excerpt = excerpts.get(r.request_id)
+        out.append({
+            "request_id": r.request_id, "ts": r.ts, "account_pk": r.account_id,
+            "account_id": accounts.get(r.account_id, "?"), "model": name(r.model), "category": name(r.category),
+            "country": name(r.country), "asn": r.asn,
+            "ip_type": IP_TYPES[r.ip_type] if r.ip_type is not None and 0 <= r.ip_type < len(IP_TYPES) else "",
+            "ip": mask_ip(r.ip, revealed), "status_code": r.status_code, "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens, "template": name(r.template), "client": name(r.client_fingerprint),
+            "reasoning": r.reasoning_requested,
+            "excerpt": (excerpt if revealed else f"(hidden, {len(excerpt)} characters)") if excerpt else "",
+        })
+    return out
+
+
+def traffic_by_category(since: datetime, until: datetime) -> dict[str, int]:
+    """All traffic's requests per category in [since, until), from the small ``traffic_hour`` rollup."""
+    rows = (TrafficHour.objects.filter(hour__gte=since, hour__lt=until).values("category__value")
+            .annotate(n=Sum("requests")).values_list("category__value", "n"))
+    return {(value or "(none)"): int(n) for value, n in rows}
+
+
+def account_ips(account: Account, *, limit: int = 20) -> list[dict]:
+    """IPs of the account's latest IP_SAMPLE requests with counts (walks the (account_id, ts)
+    index; counted in SQL so only ``limit`` rows come back)."""
+    rows = _sql("SELECT host(ip), count(*) FROM (SELECT ip FROM request WHERE account_id = %s "
+                "ORDER BY ts DESC LIMIT %s) s GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %s", [account.pk, IP_SAMPLE, limit])
+    return [{"ip": ip, "requests": n} for ip, n in rows]
 
 
 # --- neighbours -----------------------------------------------------------------------------
@@ -220,32 +270,53 @@ def accounts_sharing_traffic(values: list[dict], since: datetime, until: datetim
     return found
 
 
+# Sign-up values, as SQL over ``account a``. The first three are probed for sharers (candidates,
+# neighbours); the rest are only counted (an ASN or e-mail domain is shared by too many to pivot on,
+# and every factory or demo account of a /24 would look related).
+SIGNUP_VALUE_SQL = {
+    "payment_fingerprint": "a.payment_fingerprint",
+    "device_fingerprint": "a.device_fingerprint",
+    "signup_ip": "host(a.signup_ip)",
+    "signup_ip24": "CASE WHEN family(a.signup_ip) = 4 THEN host(network(set_masklen(a.signup_ip, 24))) || '/24' END",
+    "signup_asn": "a.signup_asn::text",
+    "email_domain": "lower(nullif(split_part(a.email, '@', 2), ''))",
+}
+SIGNUP_VALUE_KINDS = tuple(SIGNUP_VALUE_SQL)
+
+
+def _sql(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def accounts_sharing_attributes(values: list[dict], exclude: set[int] = frozenset()) -> list[dict]:
-    """Accounts whose sign-up record carries any of ``values`` (payment, device fingerprint,
-    sign-up IP): indexed columns, cheap."""
+    """Accounts whose sign-up record carries any of ``values`` ({kind, value}); payment and device
+    fingerprints go through their indexes."""
     found = []
     for kind in ACCOUNT_VALUE_KINDS:
         wanted = [v["value"] for v in values if v["kind"] == kind]
         if not wanted:
             continue
-        for pk, value in Account.objects.filter(**{f"{kind}__in": wanted}).values_list("pk", kind):
+        expr = SIGNUP_VALUE_SQL[kind]
+        for pk, value in _sql(f"SELECT a.id, {expr} FROM account a WHERE {expr} = ANY(%s)", [wanted]):
             if pk not in exclude:
-                found.append({"kind": kind, "value": str(value), "account_pk": pk, "requests": None})
+                found.append({"kind": kind, "value": value, "account_pk": pk, "requests": None})
     return found
 
 
-def account_attribute_values(account_ids: list[int]) -> list[dict]:
-    """Sign-up values these accounts carry, with how many accounts anywhere carry each."""
+def account_attribute_values(account_ids: list[int], kinds: tuple[str, ...] = ACCOUNT_VALUE_KINDS) -> list[dict]:
+    """Sign-up values these accounts carry (``kinds`` of SIGNUP_VALUE_SQL), with how many of
+    them carry each and how many accounts anywhere do: ``[{kind, value, accounts, total_accounts}]``."""
     rows = []
-    for kind in ACCOUNT_VALUE_KINDS:
-        members = (Account.objects.filter(pk__in=account_ids).exclude(**{f"{kind}__isnull": True})
-                   .values(kind).annotate(accounts=Count("pk")))
-        counts = {r[kind]: r["accounts"] for r in members}
+    for kind in kinds:
+        expr = SIGNUP_VALUE_SQL[kind]
+        counts = dict(_sql(f"SELECT {expr}, count(*) FROM account a WHERE a.id = ANY(%s) AND {expr} IS NOT NULL "
+                           "GROUP BY 1", [list(account_ids)]))
         if not counts:
             continue
-        totals = dict(Account.objects.filter(**{f"{kind}__in": list(counts)}).values(kind)
-                      .annotate(n=Count("pk")).values_list(kind, "n"))
-        rows += [{"kind": kind, "value": str(v), "accounts": n, "total_accounts": totals.get(v, n)}
+        totals = dict(_sql(f"SELECT {expr}, count(*) FROM account a WHERE {expr} = ANY(%s) GROUP BY 1", [list(counts)]))
+        rows += [{"kind": kind, "value": v, "accounts": n, "total_accounts": totals.get(v, n)}
                  for v, n in counts.items()]
     return rows
 

@@ -10,6 +10,7 @@ app_name = "accounts"
 urlpatterns = [
     path("<int:pk>/", views.account_detail, name="detail"),
     path("<int:pk>/timeline/", views.account_timeline, name="timeline"),
+    path("<int:pk>/neighbours/", views.account_neighbours, name="neighbours"),
     path("<int:pk>/requests/", views.account_requests, name="requests"),
     path("<int:pk>/reveal/", views.reveal, name="reveal"),
     path("<int:pk>/link/", views.link, name="link"),

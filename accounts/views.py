@@ -11,14 +11,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
-from accounts import forms, page_selectors
+from accounts import filtersets, forms, selectors
+from accounts.masking import mask_email, mask_ip, mask_value
 from accounts.models import Account, Request, Session
 from campaigns import audit, charts, services
 from campaigns.errors import InvalidInput
 from campaigns.models import Campaign, Membership
-from campaigns.page_selectors import BY_CHOICES, hours_by_key
-from campaigns.pages import page, viewer_role, window, write_action
-from campaigns.tables import keyset, paginate
+from campaigns.pages import filtered, page, viewer_role, window, write_action
+from campaigns.tables import keyset_page, paginate
+from campaigns.views import BY_CHOICES, INFRA_LABELS, _chart_rows
 from copycat import roles
 
 REVEAL_SECONDS = 15 * 60
@@ -39,7 +40,7 @@ def _account(pk: int) -> Account:
 def _timeline_context(request: HttpRequest, account: Account) -> dict:
     by = request.GET.get("by") if request.GET.get("by") in BY_CHOICES else "category"
     start, end = window(request.GET, account.first_request_at, account.last_request_at)
-    rows = hours_by_key("account", account.pk, by, start, end)
+    rows = _chart_rows(selectors.account_timeline(account, by=by, since=start, until=end))
     return {"account": account, "by": by, "start": start, "end": end,
             "timeline_fig": charts.to_json(charts.timeline(rows, start, end, by)),
             "raw_ok": end - start <= RAW_WINDOW, "zoom_url": reverse("accounts:timeline", args=[account.pk])}
@@ -54,14 +55,13 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **_timeline_context(request, account),
         **_requests_context(request, account, revealed),
         "revealed": revealed,
-        "email": page_selectors.mask_email(account.email, revealed),
-        "signup_ip": page_selectors.mask_ip(account.signup_ip, revealed),
-        "ips": page_selectors.account_ips(account, revealed=revealed),
-        "ip_sample": page_selectors.IP_SAMPLE,
+        "email": mask_email(account.email, revealed),
+        "signup_ip": mask_ip(account.signup_ip, revealed),
+        "ips": [{**row, "ip": mask_ip(row["ip"], revealed)} for row in selectors.account_ips(account)],
+        "ip_sample": selectors.IP_SAMPLE,
         "sessions": paginate(Session.objects.filter(account_id=account.pk).order_by("-ended_at", "-id"), request.GET,
                              size=20, param="spage"),
         "memberships": memberships,
-        "neighbours": page_selectors.neighbours(account),
         "link_form": forms.LinkToCampaignForm(),
         "reveal_form": forms.RevealForm(),
     }
@@ -79,10 +79,11 @@ def account_timeline(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _requests_context(request: HttpRequest, account: Account, revealed: bool) -> dict:
-    form = forms.RequestFilterForm(request.GET)
-    queryset = form.filter(Request.objects.filter(account_id=account.pk))
-    rows = keyset(queryset, request.GET, size=50)
-    return {"request_form": form, "rows": rows, "requests": page_selectors.decorate_requests(rows.items, revealed=revealed),
+    filterset, queryset = filtered(filtersets.RequestFilterSet, request.GET, Request.objects.all())
+    rows = keyset_page(lambda cursor: selectors.account_requests(account, requests=queryset, cursor=cursor, limit=50),
+                       request.GET)
+    return {"request_form": filterset.form, "rows": rows,
+            "requests": selectors.request_rows(rows.items, revealed=revealed),
             "requests_url": reverse("accounts:requests", args=[account.pk])}
 
 
@@ -91,6 +92,18 @@ def account_requests(request: HttpRequest, pk: int) -> HttpResponse:
     account = _account(pk)
     context = {"account": account, **_requests_context(request, account, is_revealed(request, account))}
     return page(request, "accounts/_partials/requests.html", context)
+
+
+def account_neighbours(request: HttpRequest, pk: int) -> HttpResponse:
+    """Accounts sharing this one's rare values (the API's neighbours), loaded after the page:
+    the traffic half scans a week of requests."""
+    viewer_role(request)
+    account = _account(pk)
+    revealed = is_revealed(request, account)
+    rows = [{"account": n["account"], "shared": [
+        {"kind": INFRA_LABELS.get(s["kind"], s["kind"]), "value": mask_value(s["kind"], s["value"], revealed),
+         "requests": s["requests"]} for s in n["shared"]]} for n in selectors.account_neighbours(account, limit=30)]
+    return page(request, "accounts/_partials/neighbours.html", {"account": account, "neighbours": rows})
 
 
 @write_action

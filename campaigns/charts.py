@@ -66,10 +66,11 @@ def timeline(rows: list[tuple[datetime, str, int]], start: datetime, end: dateti
             other[hour] += n
     if other:
         series["other " + by + "s"] = dict(other)
+    labels = {h: h.strftime("%Y-%m-%d %H:%M") for h in {h for points in series.values() for h in points}}
     fig = Figure()
     for name, points in series.items():
         hours = sorted(points)
-        fig.add({"type": "bar", "x": [h.strftime("%Y-%m-%d %H:%M") for h in hours], "y": [points[h] for h in hours], "name": name,
+        fig.add({"type": "bar", "x": [labels[h] for h in hours], "y": [points[h] for h in hours], "name": name,
                     "hovertemplate": "%{x}<br>%{y} requests<extra>" + name + "</extra>"})
     fig.update_layout(_layout(barmode="stack", bargap=0, dragmode="zoom",
                               xaxis={"type": "date", "range": [start.strftime("%Y-%m-%d %H:%M"),

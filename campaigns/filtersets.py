@@ -4,9 +4,13 @@ the API turns into a 400 naming the field."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 import django_filters as filters
+from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
+from django.utils.dateparse import parse_date, parse_datetime
 
 from campaigns.models import (
     AuditEvent,
@@ -23,22 +27,56 @@ CAMPAIGN_ORDERING = (
     ("member_count", "member_count"),
     ("request_count", "request_count"),
     ("created_at", "created_at"),
+    ("last_activity", "last_activity"),
     ("updated_at", "updated_at"),
     ("name", "name"),
     ("id", "id"),
 )
 
 
+class DateOrDateTimeField(forms.Field):
+    """An ISO 8601 timestamp, or a bare date (``2026-04-02``, what a date input sends); a value
+    without an offset is UTC."""
+
+    def __init__(self, *, end_of_day: bool = False, **kwargs):
+        self.end_of_day = end_of_day
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        text = str(value or "").strip()
+        if not text:
+            return None
+        if len(text) > 40 or "\x00" in text:
+            raise forms.ValidationError("Enter a valid date (2026-04-02) or date/time (2026-04-02T10:00Z).")
+        try:
+            moment = parse_datetime(text)
+            day = None if moment else parse_date(text)
+        except ValueError:
+            moment = day = None
+        if moment is None and day is None:
+            raise forms.ValidationError("Enter a valid date (2026-04-02) or date/time (2026-04-02T10:00Z).")
+        if day is not None:  # a whole day: from its start, or up to its end
+            moment = datetime.combine(day, time.min) + (timedelta(days=1, microseconds=-1) if self.end_of_day else timedelta())
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class DateOrDateTimeFilter(filters.Filter):
+    field_class = DateOrDateTimeField
+
+
 class CampaignFilterSet(filters.FilterSet):
-    q = filters.CharFilter(method="filter_q", label="Name, summary or attribution contains")
+    q = filters.CharFilter(method="filter_q", label="Name, summary or attribution contains (or the id)")
     status = filters.MultipleChoiceFilter(choices=Campaign.Status.choices)
     severity = filters.MultipleChoiceFilter(choices=Campaign.Severity.choices)
     assignee = filters.CharFilter(method="filter_assignee", label="Assignee user name ('none' for unassigned)")
-    min_score = filters.NumberFilter(field_name="score", lookup_expr="gte")
-    max_score = filters.NumberFilter(field_name="score", lookup_expr="lte")
-    min_members = filters.NumberFilter(field_name="member_count", lookup_expr="gte")
-    active_after = filters.IsoDateTimeFilter(field_name="last_activity", lookup_expr="gte")
-    active_before = filters.IsoDateTimeFilter(field_name="first_activity", lookup_expr="lte")
+    min_score = filters.NumberFilter(field_name="score", lookup_expr="gte", label="Score at least")
+    max_score = filters.NumberFilter(field_name="score", lookup_expr="lte", label="Score at most")
+    min_members = filters.NumberFilter(field_name="member_count", lookup_expr="gte", label="Accounts at least")
+    max_members = filters.NumberFilter(field_name="member_count", lookup_expr="lte", label="Accounts at most")
+    # Active in the window: the campaign's activity overlaps it.
+    active_after = DateOrDateTimeFilter(field_name="last_activity", lookup_expr="gte", label="Active on or after")
+    active_before = DateOrDateTimeFilter(field_name="first_activity", lookup_expr="lte", label="Active on or before",
+                                         end_of_day=True)
     account = filters.CharFilter(method="filter_account", label="Has this account id as an active member")
     created_by_run = filters.NumberFilter(field_name="created_by_run_id")
     ordering = filters.OrderingFilter(fields=CAMPAIGN_ORDERING)
@@ -51,7 +89,9 @@ class CampaignFilterSet(filters.FilterSet):
         value = value.strip()
         if not value:
             return qs
-        return qs.filter(Q(name__icontains=value) | Q(summary__icontains=value) | Q(attribution__icontains=value))
+        by_id = Q(pk=int(value)) if value.isdigit() and len(value) < 10 else Q(pk__in=[])
+        return qs.filter(Q(name__icontains=value) | Q(summary__icontains=value) | Q(attribution__icontains=value)
+                         | by_id)
 
     def filter_assignee(self, qs, name, value):
         if value.strip().lower() == "none":
@@ -65,12 +105,14 @@ class CampaignFilterSet(filters.FilterSet):
 
 
 class MembershipFilterSet(filters.FilterSet):
-    active = filters.BooleanFilter(field_name="active")
+    active = filters.BooleanFilter(field_name="active", label="Linked now (no: unlinked accounts)")
     source = filters.ChoiceFilter(choices=Membership.Source.choices)
-    min_confidence = filters.NumberFilter(field_name="confidence", lookup_expr="gte")
+    min_confidence = filters.NumberFilter(field_name="confidence", lookup_expr="gte", label="Confidence at least")
     account = filters.CharFilter(field_name="account__account_id", lookup_expr="startswith",
                                  label="Account id starts with")
-    ordering = filters.OrderingFilter(fields=(("confidence", "confidence"), ("id", "id")))
+    ordering = filters.OrderingFilter(fields=(
+        ("confidence", "confidence"), ("id", "id"), ("account__request_count", "requests"),
+        ("account__account_id", "account"), ("account__last_request_at", "last_request"), ("added_at", "added")))
 
     class Meta:
         model = Membership

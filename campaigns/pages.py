@@ -7,7 +7,7 @@ import functools
 from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -104,3 +104,17 @@ def window(query, first: datetime | None, last: datetime | None, *, default_span
     if end - start > max_span:
         start = end - max_span
     return start, end
+
+
+def filtered(filterset_class, data, queryset):
+    """``(filterset, queryset)`` through the filterset the API uses for the same list. A page never
+    fails on a bad value: invalid fields show their error on the form and are ignored, and a
+    value a filter rejects while filtering leaves the list empty with the message shown."""
+    filterset = filterset_class(data or None, queryset=queryset)
+    try:
+        return filterset, filterset.qs
+    except ValidationError as exc:
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+        for name, problems in errors.items():
+            filterset.form.add_error(name if name in filterset.form.fields else None, problems)
+        return filterset, queryset.none()

@@ -1,21 +1,24 @@
 """Reads on campaigns: lists, members, timelines, shared infrastructure, candidates, blocklist.
 
-Timelines come from rollups (``CampaignHour`` when detection provides it, else ``account_hour``
-summed over the active members through its (account, hour, ...) primary key). Infrastructure
-reads the members' own requests through the (account_id, ts) index, in a bounded window (the
-last 7 days of the campaign's activity unless asked otherwise).
+One read path for the pages and the API. Timelines, heat map and capability mix come from the
+``campaign_hour`` rollup (rebuilt by detection and on every membership change) and the
+``traffic_hour`` baseline, never from requests. Infrastructure and candidates read the members'
+own requests through the (account_id, ts) index in a bounded window (the last 7 days of the
+campaign's activity unless asked otherwise) and are cached, keyed on the campaign's figures.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.apps import apps
-from django.db.models import QuerySet
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Max, QuerySet, Sum
+from django.db.models.functions import TruncDay
 
 from accounts import selectors as account_selectors
-from accounts.models import Account, AccountHour, ApiKey
+from accounts.models import Account, AccountHour, ApiKey, Category, ModelName, Request, TrafficHour
 from campaigns.errors import Conflict
 from campaigns.models import (
     AuditEvent,
@@ -29,8 +32,8 @@ from campaigns.models import (
 
 DEFAULT_WINDOW = timedelta(days=7)
 BLOCKABLE_STATUSES = (Campaign.Status.CONFIRMED, Campaign.Status.MITIGATED)
-INFRA_KINDS = ("payment_fingerprint", "device_fingerprint", "signup_ip", "ip", "ip24", "asn",
-               "client_fingerprint", "template")
+TRAFFIC_KINDS = ("ip", "ip24", "asn", "client_fingerprint", "template")
+INFRA_KINDS = (*account_selectors.SIGNUP_VALUE_KINDS, *TRAFFIC_KINDS)
 
 
 def campaign_list() -> QuerySet[Campaign]:
@@ -88,39 +91,99 @@ def campaign_window(campaign: Campaign, since: datetime | None = None,
     return since, until
 
 
+# --- cache ----------------------------------------------------------------------------------
+
+CACHE_SECONDS = 300
+
+
+def _cached(campaign: Campaign, parts: tuple, compute):
+    """``compute()``, cached for CACHE_SECONDS under a key that changes with the campaign's
+    membership figures (every link or unlink refreshes them), so a busy case page or API client
+    does not rescan requests on every view. ``created_at`` keeps keys apart across databases."""
+    stamp = campaign.last_activity.timestamp() if campaign.last_activity else 0
+    created = campaign.created_at.timestamp() if campaign.created_at else 0
+    key = ":".join(str(p) for p in ("campaign", campaign.pk, created, campaign.member_count,
+                                    campaign.request_count, stamp, *parts))
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, CACHE_SECONDS)
+    return value
+
+
 # --- timeline -------------------------------------------------------------------------------
 
-
-def _campaign_hour_model():
-    """Detection's CampaignHour rollup, once it exists and has the rollup's shape."""
-    try:
-        model = apps.get_model("campaigns", "CampaignHour")
-    except LookupError:
-        return None
-    names = {f.name for f in model._meta.get_fields()}
-    needed = {"campaign", "hour", "model", "category", "requests", "input_tokens", "output_tokens",
-              "reasoning_requests", "error_requests"}
-    return model if needed <= names else None
+_TIMELINE_SQL = """
+    SELECT extract(epoch FROM {t})::bigint AS t, {key} AS key, sum(requests)::bigint, sum(input_tokens)::bigint,
+           sum(output_tokens)::bigint, sum(reasoning_requests)::bigint
+    FROM campaign_hour WHERE campaign_id = %s AND hour >= %s AND hour < %s
+    GROUP BY 1, 2 ORDER BY 1, 2
+"""
+_KEY_COLUMNS = {"none": ("NULL::integer", None), "category": ("category_id", Category), "model": ("model_id", ModelName)}
+_EVER = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 
 
 def campaign_timeline(campaign: Campaign, *, bucket: str = "hour", by: str = "none",
                       since: datetime | None = None, until: datetime | None = None) -> list[dict]:
     """Requests and tokens of the active members per hour or day, optionally by category or
-    model: ``[{t, key, requests, input_tokens, output_tokens, reasoning_requests, error_requests}]``."""
+    model: ``[{t, key, requests, input_tokens, output_tokens, reasoning_requests, error_requests}]``.
+
+    Reads ``campaign_hour``, which detection and every membership change rebuild from
+    ``account_hour`` (campaigns.services.refresh_figures), so the cost does not grow with the
+    number of members. That rollup keeps no error counts: ``error_requests`` is None.
+    """
+    if bucket not in account_selectors.BUCKETS:
+        raise ValueError(f"bucket must be one of {', '.join(account_selectors.BUCKETS)}")
+    if by not in _KEY_COLUMNS:
+        raise ValueError(f"by must be one of {', '.join(_KEY_COLUMNS)}")
     if bucket == "hour" and since is None and until is None and campaign.last_activity:
         # An hourly chart of the whole history is thousands of points nobody reads; default to
         # the last 7 days of activity, as the account timeline does.
         since = campaign.last_activity - DEFAULT_WINDOW
-    rollup = _campaign_hour_model()
-    if rollup is not None:
-        hours = rollup.objects.filter(campaign=campaign)
-    else:
-        hours = AccountHour.objects.filter(account_id__in=member_ids(campaign))
-    if since is not None:
-        hours = hours.filter(hour__gte=since)
-    if until is not None:
-        hours = hours.filter(hour__lt=until)
-    return account_selectors.timeline_rows(hours, bucket=bucket, by=by)
+    column, lookup = _KEY_COLUMNS[by]
+    t = "hour" if bucket == "hour" else "date_trunc('day', hour, 'UTC')"
+    with connection.cursor() as cursor:
+        cursor.execute(_TIMELINE_SQL.format(t=t, key=column), [campaign.pk, since or _EVER[0], until or _EVER[1]])
+        rows = cursor.fetchall()
+    names = dict(lookup.objects.filter(id__in={r[1] for r in rows}).values_list("id", "value")) if lookup else {}
+    # Hours come as epoch seconds, turned into datetimes once per distinct hour (not per row).
+    hours = {e: datetime.fromtimestamp(e, UTC) for e in {r[0] for r in rows}}
+    points = [{"t": hours[t], "key": names.get(key, str(key)) if lookup else None, "requests": n, "input_tokens": tin,
+               "output_tokens": tout, "reasoning_requests": reasoning, "error_requests": None}
+              for t, key, n, tin, tout, reasoning in rows]
+    points.sort(key=lambda p: (p["t"], p["key"] or ""))
+    return points
+
+
+def campaign_geography(campaign: Campaign) -> dict:
+    """How many sign-up countries, billing countries and sign-up ASNs the active members span."""
+    return Account.objects.filter(id__in=member_ids(campaign)).aggregate(
+        countries=Count("signup_country", distinct=True), billing=Count("billing_country", distinct=True),
+        asns=Count("signup_asn", distinct=True))
+
+
+def traffic_by_day(days: int = 60) -> tuple[list[tuple[datetime, int]], list[tuple[datetime, int]]]:
+    """All traffic and campaign traffic (active members of campaigns not dismissed) per day, over
+    the last ``days`` of data. Each account counts once however many campaigns hold it, so this
+    reads ``account_hour`` for the members; cached, keyed on the latest hour and membership count."""
+    latest = TrafficHour.objects.aggregate(m=Max("hour"))["m"]
+    if latest is None:
+        return [], []
+    start = latest - timedelta(days=days)
+    key = f"overview:traffic:{latest.isoformat()}:{Membership.objects.filter(active=True).count()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    day = TruncDay("hour")
+    total = (TrafficHour.objects.filter(hour__gte=start).annotate(d=day).values("d").annotate(n=Sum("requests"))
+             .order_by("d").values_list("d", "n"))
+    open_members = (Membership.objects.filter(active=True).exclude(campaign__status=Campaign.Status.DISMISSED)
+                    .values("account_id"))
+    members = (AccountHour.objects.filter(hour__gte=start, account_id__in=open_members).annotate(d=day).values("d")
+               .annotate(n=Sum("requests")).order_by("d").values_list("d", "n"))
+    result = ([(d, int(n)) for d, n in total], [(d, int(n)) for d, n in members])
+    cache.set(key, result, CACHE_SECONDS)
+    return result
 
 
 # --- infrastructure -------------------------------------------------------------------------
@@ -130,50 +193,79 @@ def _member_pks(campaign: Campaign) -> list[int]:
     return list(Membership.objects.filter(campaign=campaign, active=True).values_list("account_id", flat=True))
 
 
+def _top_per_kind(rows: list[dict], kinds: tuple[str, ...], limit: int, min_accounts: int) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for row in rows:
+        if row["accounts"] >= min_accounts and row["kind"] in out:
+            out[row["kind"]].append({"value": row["value"], "accounts": row["accounts"],
+                                     "requests": row.get("requests"), "total_accounts": row.get("total_accounts")})
+    for kind, values in out.items():
+        values.sort(key=lambda v: (-v["accounts"], -(v["requests"] or 0), v["value"]))
+        out[kind] = values[:limit]
+    return out
+
+
+def shared_signup_values(campaign: Campaign, *, limit: int = 50, min_accounts: int = 1) -> dict[str, list[dict]]:
+    """Sign-up values the active members carry (SIGNUP_VALUE_KINDS: payment and device fingerprints,
+    sign-up IP and /24, ASN, e-mail domain), with how many members and accounts anywhere carry
+    each; the ``limit`` carried by most members per kind. Account rows only: cheap; cached."""
+    def compute():
+        rows = account_selectors.account_attribute_values(_member_pks(campaign), account_selectors.SIGNUP_VALUE_KINDS)
+        return _top_per_kind(rows, account_selectors.SIGNUP_VALUE_KINDS, limit, min_accounts)
+    return _cached(campaign, ("signup", limit, min_accounts), compute)
+
+
+def shared_traffic_values(campaign: Campaign, since: datetime | None, until: datetime | None, *, limit: int = 50,
+                          min_accounts: int = 1) -> dict[str, list[dict]]:
+    """Traffic values (IPs, /24s, ASNs, client fingerprints, templates) of the members' requests in
+    [since, until), read through the (account_id, ts) index; cached per window."""
+    if since is None or until is None:
+        return {kind: [] for kind in TRAFFIC_KINDS}
+
+    def compute():
+        rows = account_selectors.traffic_values(_member_pks(campaign), since, until)
+        return _top_per_kind(rows, TRAFFIC_KINDS, limit, min_accounts)
+    return _cached(campaign, ("traffic", since.isoformat(), until.isoformat(), limit, min_accounts), compute)
+
+
 def campaign_infrastructure(campaign: Campaign, *, since: datetime | None = None, until: datetime | None = None,
                             limit: int = 50, min_accounts: int = 1) -> dict:
-    """Values the active members carry, with how many members carry each and their requests.
-
-    Sign-up values (payment and device fingerprints, sign-up IP) come from the account rows, with
-    how many accounts anywhere carry them; traffic values (IPs, /24s, ASNs, client fingerprints,
-    templates) from the members' requests in the window. Per kind, the ``limit`` values carried
-    by most members. Returns ``{window: {since, until}, kinds: {kind: [{value, accounts, ...}]}}``.
-    """
-    pks = _member_pks(campaign)
+    """Sign-up values (see shared_signup_values) and traffic values in the window (default the
+    last 7 days of activity) the active members carry, with counts:
+    ``{window: {since, until}, members, kinds: {kind: [{value, accounts, requests, total_accounts}]}}``."""
     since, until = campaign_window(campaign, since, until)
-    rows = account_selectors.account_attribute_values(pks)
-    if since is not None and until is not None:
-        rows += account_selectors.traffic_values(pks, since, until)
-    kinds: dict[str, list[dict]] = {kind: [] for kind in INFRA_KINDS}
-    for row in rows:
-        if row["accounts"] >= min_accounts and row["kind"] in kinds:
-            kinds[row["kind"]].append({"value": row["value"], "accounts": row["accounts"],
-                                       "requests": row.get("requests"),
-                                       "total_accounts": row.get("total_accounts")})
-    for kind, values in kinds.items():
-        values.sort(key=lambda v: (-v["accounts"], -(v["requests"] or 0), v["value"]))
-        kinds[kind] = values[:limit]
-    return {"window": {"since": since, "until": until}, "members": len(pks), "kinds": kinds}
+    kinds = {**shared_signup_values(campaign, limit=limit, min_accounts=min_accounts),
+             **shared_traffic_values(campaign, since, until, limit=limit, min_accounts=min_accounts)}
+    return {"window": {"since": since, "until": until}, "members": len(_member_pks(campaign)),
+            "kinds": {kind: kinds.get(kind, []) for kind in INFRA_KINDS}}
 
 
 # --- candidates -----------------------------------------------------------------------------
 
 
 def candidate_accounts(campaign: Campaign, *, since: datetime | None = None, until: datetime | None = None,
-                       limit: int = 50, probe_values: int = 40) -> list[dict]:
-    """Accounts not linked to the campaign that share its rarest values.
+                       limit: int = 50, probe_values: int = 40, include_removed: bool = False) -> list[dict]:
+    """Accounts not linked to the campaign that share its rarest values; cached.
 
     The values at least two members share (sign-up values, and traffic values in the window)
     are probed, the ``probe_values`` carried by most members first; a value's weight is the
     share of its carriers that are members (a NAT used by 500 others weighs little). Accounts
-    an analyst unlinked are left out: they were looked at and removed.
-    Returns ``[{account, score, shared: [{kind, value, requests, weight}]}]``, best first.
+    an analyst unlinked are left out (they were looked at and removed) unless ``include_removed``,
+    which marks them ``removed``. Returns ``[{account, score, kinds, removed, shared: [{kind,
+    value, requests, weight}]}]``, best first.
     """
+    since, until = campaign_window(campaign, since, until)
+    key = ("candidates", since and since.isoformat(), until and until.isoformat(), limit, probe_values,
+           include_removed)
+    return _cached(campaign, key, lambda: _candidates(campaign, since, until, limit, probe_values, include_removed))
+
+
+def _candidates(campaign, since, until, limit, probe_values, include_removed) -> list[dict]:
     pks = _member_pks(campaign)
     if not pks:
         return []
-    excluded = set(pks) | set(Membership.objects.filter(campaign=campaign).values_list("account_id", flat=True))
-    since, until = campaign_window(campaign, since, until)
+    removed = set(Membership.objects.filter(campaign=campaign, active=False).values_list("account_id", flat=True))
+    excluded = set(pks) | (set() if include_removed else removed)
     attributes = [v for v in account_selectors.account_attribute_values(pks)
                   if v["accounts"] >= 2 and v["total_accounts"] <= account_selectors.COMMON_VALUE_ACCOUNTS]
     found = account_selectors.accounts_sharing_attributes(attributes, exclude=excluded)
@@ -191,6 +283,10 @@ def candidate_accounts(campaign: Campaign, *, since: datetime | None = None, unt
             key = (row["kind"], row["value"])
             totals[key] = totals.get(key, carriers.get(key, 0)) + 1
         found += outside
+    return _rank_candidates(found, carriers, totals, removed, limit)
+
+
+def _rank_candidates(found, carriers, totals, removed, limit) -> list[dict]:
     by_account: dict[int, dict] = {}
     for row in found:
         key = (row["kind"], row["value"])
@@ -209,9 +305,22 @@ def candidate_accounts(campaign: Campaign, *, since: datetime | None = None, unt
     for entry in ranked:
         entry["account"] = accounts.get(entry["account_pk"])
         entry["score"] = round(entry["score"], 4)
+        entry["kinds"] = sorted({s["kind"] for s in entry["shared"]})
+        entry["removed"] = entry["account_pk"] in removed
         if entry["account"] is not None:
             out.append(entry)
     return out
+
+
+# --- raw requests ---------------------------------------------------------------------------
+
+
+def campaign_requests(campaign: Campaign, since: datetime, until: datetime, *, cursor: str | None = None,
+                      limit: int = 50) -> account_selectors.RequestPage:
+    """The active members' requests in [since, until), newest first, keyset-paged like an
+    account's (callers keep the window short: each member's (account_id, ts) range is read)."""
+    qs = Request.objects.filter(account_id__in=_member_pks(campaign), ts__gte=since, ts__lt=until)
+    return account_selectors.keyset_requests(qs, cursor=cursor, limit=limit)
 
 
 # --- blocklist ------------------------------------------------------------------------------

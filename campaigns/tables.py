@@ -1,16 +1,15 @@
 """Paging for page tables: every table pages, none loads unbounded rows.
 
 ``paginate`` pages small, bounded tables (members, runs) by offset without a COUNT unless
-asked; ``keyset`` walks big tables (requests) by (ts, request_id), never by OFFSET.
+asked; big tables (requests) are walked by the selectors' keyset on (ts, request_id), never by
+OFFSET, and ``KeysetPage`` makes the page's links from the cursor they return.
 """
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import QueryDict
 
 MAX_PAGE = 10_000
@@ -88,9 +87,9 @@ class KeysetPage:
 
     def _with(self, cursor: str | None) -> str:
         query = self.query.copy()
-        query.pop("after", None)
+        query.pop("cursor", None)
         if cursor:
-            query["after"] = cursor
+            query["cursor"] = cursor
         return query.urlencode()
 
     @property
@@ -102,36 +101,14 @@ class KeysetPage:
         return self._with(None)
 
 
-def encode_cursor(ts: datetime, key: str) -> str:
-    raw = f"{ts.isoformat()}|{key}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def keyset_page(read, query: QueryDict) -> KeysetPage:
+    """A KeysetPage from ``read(cursor)`` (a selector returning rows and next_cursor); a cursor
+    that was tampered with starts again from the newest rows rather than failing the page."""
+    from accounts.selectors import InvalidCursor
 
-
-def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    """The (ts, key) a cursor stands for, or None for a missing or tampered cursor."""
-    if not cursor or len(cursor) > 400:
-        return None
+    cursor = query.get("cursor") or None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        ts_text, key = raw.split("|", 1)
-        ts = datetime.fromisoformat(ts_text)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if ts.tzinfo is None:
-        return None
-    return ts, key
-
-
-def keyset(queryset, query: QueryDict, *, size: int = 50, ts_field: str = "ts", key_field: str = "request_id") -> KeysetPage:
-    """Newest first, by (ts, key) descending; ``after`` in the query is the last row seen."""
-    cursor = decode_cursor(query.get("after"))
-    if cursor:
-        ts, key = cursor
-        queryset = queryset.filter(Q(**{f"{ts_field}__lt": ts}) | Q(**{ts_field: ts, f"{key_field}__lt": key}))
-    rows = list(queryset.order_by(f"-{ts_field}", f"-{key_field}")[: size + 1])
-    next_cursor = None
-    if len(rows) > size:
-        rows = rows[:size]
-        last = rows[-1]
-        next_cursor = encode_cursor(getattr(last, ts_field), getattr(last, key_field))
-    return KeysetPage(items=rows, next_cursor=next_cursor, query=query, is_first=cursor is None)
+        page = read(cursor)
+    except InvalidCursor:
+        cursor, page = None, read(None)
+    return KeysetPage(items=page.rows, next_cursor=page.next_cursor, query=query, is_first=cursor is None)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("campaigns/<int:pk>/", views.campaign_detail, name="detail"),
     path("campaigns/<int:pk>/timeline/", views.campaign_timeline, name="timeline"),
     path("campaigns/<int:pk>/infrastructure/", views.campaign_infra, name="infra"),
+    path("campaigns/<int:pk>/candidates/", views.campaign_candidates, name="candidates"),
     path("campaigns/<int:pk>/members/", views.campaign_members, name="members"),
     path("campaigns/<int:pk>/requests/", views.campaign_requests, name="requests"),
     path("campaigns/<int:pk>/status/", views.change_status, name="status"),

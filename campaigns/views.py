@@ -11,24 +11,22 @@ import os
 from datetime import timedelta
 
 from django.contrib import messages
-from django.db.models import Count, F
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
-from accounts.models import Account, Request
-from campaigns import charts, forms, page_selectors, services
+from accounts import selectors as account_selectors
+from accounts.models import Account
+from campaigns import charts, filtersets, forms, selectors, services
 from campaigns.errors import InvalidInput, ServiceError
 from campaigns.models import (
-    AuditEvent,
     Campaign,
     DetectionRun,
-    EvidencePacket,
-    Membership,
 )
-from campaigns.pages import allowed, page, parse_ts, viewer_role, window, write_action
+from campaigns.pages import allowed, filtered, page, parse_ts, viewer_role, window, write_action
 from campaigns.search import run_search
-from campaigns.tables import keyset, paginate
+from campaigns.tables import keyset_page, paginate
 from copycat import roles
 from ingest.models import IngestRun
 
@@ -49,7 +47,7 @@ def _optional(module: str):
 def overview(request: HttpRequest) -> HttpResponse:
     viewer_role(request)
     by_status = dict(Campaign.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    total, in_campaigns = page_selectors.traffic_by_day()
+    total, in_campaigns = selectors.traffic_by_day()
     runs = list(IngestRun.objects.order_by("-id")[:8])
     for run in runs:
         run.filename = os.path.basename(run.path)
@@ -85,12 +83,13 @@ def start_detection(request: HttpRequest) -> HttpResponse:
 
 def campaign_list(request: HttpRequest) -> HttpResponse:
     viewer_role(request)
-    form = forms.CampaignFilterForm(request.GET or None)
-    queryset = form.filter(Campaign.objects.select_related("assignee")) if request.GET else \
-        Campaign.objects.select_related("assignee").order_by("-score", "-id")
-    query = request.GET.copy()
-    campaigns = paginate(queryset, query, size=50, count=True)
-    context = {"form": form, "page": campaigns, "statuses": Campaign.Status.choices}
+    filterset, queryset = filtered(filtersets.CampaignFilterSet, request.GET, selectors.campaign_list())
+    # The filterset orders by the one field asked for; the id settles ties so pages are stable.
+    order = queryset.query.order_by or ("-score",)
+    queryset = queryset.order_by(*order, "-id")
+    campaigns = paginate(queryset, request.GET.copy(), size=50, count=True)
+    context = {"form": forms.dress_campaign_filters(filterset.form), "page": campaigns,
+               "statuses": Campaign.Status.choices}
     if request.htmx and not request.htmx.boosted:
         return page(request, "campaigns/_partials/campaign_table.html", context)
     return page(request, "campaigns/list.html", context, nav="campaigns")
@@ -126,10 +125,21 @@ def _campaign(pk: int) -> Campaign:
     return get_object_or_404(Campaign.objects.select_related("assignee", "created_by_run"), pk=pk)
 
 
-def _timeline_context(request: HttpRequest, campaign: Campaign) -> dict:
-    by = request.GET.get("by") if request.GET.get("by") in page_selectors.BY_CHOICES else "category"
+BY_CHOICES = ("category", "model")
+
+
+def _chart_rows(points: list[dict]) -> list[tuple]:
+    return [(p["t"], p["key"] or "(none)", p["requests"]) for p in points]
+
+
+def _timeline_context(request: HttpRequest, campaign: Campaign, known: dict | None = None) -> dict:
+    """The zoomable timeline; ``known`` holds the chart rows already read for the default view."""
+    by = request.GET.get("by") if request.GET.get("by") in BY_CHOICES else "category"
     start, end = window(request.GET, campaign.first_activity, campaign.last_activity)
-    rows = page_selectors.campaign_hours(campaign, by, start, end)
+    if known and (known["by"], known["start"], known["end"]) == (by, start, end):
+        rows = known["rows"]
+    else:
+        rows = _chart_rows(selectors.campaign_timeline(campaign, by=by, since=start, until=end))
     return {"campaign": campaign, "by": by, "start": start, "end": end, "timeline_rows": len(rows),
             "timeline_fig": charts.to_json(charts.timeline(rows, start, end, by)),
             "raw_ok": end - start <= RAW_WINDOW, "raw_window_hours": int(RAW_WINDOW.total_seconds() // 3600),
@@ -137,28 +147,28 @@ def _timeline_context(request: HttpRequest, campaign: Campaign) -> dict:
 
 
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The case page. Charts read campaign_hour and traffic_hour; the request-level reads
+    (shared traffic values, candidates) load afterwards through their own HTMX partials."""
     viewer_role(request)
     campaign = _campaign(pk)
     full_start, full_end = window({}, campaign.first_activity, campaign.last_activity)
-    hours = page_selectors.campaign_hours(campaign, "category", full_start, full_end)
-    mine, base = page_selectors.campaign_mix(campaign, full_start, full_end)
-    member_ids = Membership.objects.filter(campaign=campaign, active=True).values("account_id")
-    geo = Account.objects.filter(id__in=member_ids).aggregate(
-        countries=Count("signup_country", distinct=True), billing=Count("billing_country", distinct=True),
-        asns=Count("signup_asn", distinct=True))
+    rows = _chart_rows(selectors.campaign_timeline(campaign, by="category", since=full_start, until=full_end))
+    mine: dict[str, int] = {}
+    for _, key, n in rows:
+        mine[key] = mine.get(key, 0) + n
+    base = account_selectors.traffic_by_category(full_start, full_end)
+    known = {"by": "category", "start": full_start, "end": full_end, "rows": rows}
     packets_mod = _optional("campaigns.evidence.service")
     context = {
-        **_timeline_context(request, campaign),
-        "geo": geo,
-        "heatmap_fig": charts.to_json(charts.heatmap(hours)),
+        **_timeline_context(request, campaign, known),
+        "geo": selectors.campaign_geography(campaign),
+        "heatmap_fig": charts.to_json(charts.heatmap(rows)),
         "mix_fig": charts.to_json(charts.mix(mine, base)),
-        "signals": list(campaign.signals.all()[:20]),
-        "infra": page_selectors.shared_account_values(campaign),
-        "candidates": page_selectors.candidates(campaign),
-        "notes": paginate(campaign.notes.select_related("author"), request.GET, size=20, param="npage"),
-        "history": paginate(AuditEvent.objects.filter(campaign=campaign).order_by("-id"), request.GET, size=25,
-                            param="hpage"),
-        "packets": list(EvidencePacket.objects.filter(campaign=campaign).order_by("-id")[:10]),
+        "signals": list(selectors.signal_list(campaign)[:20]),
+        "infra": _labelled(selectors.shared_signup_values(campaign, limit=15, min_accounts=2)),
+        "notes": paginate(selectors.note_list(campaign), request.GET, size=20, param="npage"),
+        "history": paginate(selectors.audit_list().filter(campaign=campaign), request.GET, size=25, param="hpage"),
+        "packets": list(selectors.packet_list().filter(campaign=campaign)[:10]),
         "packets_available": packets_mod is not None,
         "edit_form": forms.EditCampaignForm(instance=campaign),
         "next_statuses": [(v, label) for v, label in Campaign.Status.choices
@@ -174,34 +184,47 @@ def campaign_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     return page(request, "campaigns/_partials/timeline.html", _timeline_context(request, campaign))
 
 
+INFRA_LABELS = {
+    "payment_fingerprint": "Payment fingerprint", "device_fingerprint": "Device fingerprint",
+    "signup_ip": "Sign-up IP", "signup_ip24": "Sign-up /24", "signup_asn": "Sign-up ASN",
+    "email_domain": "E-mail domain", "ip24": "Request /24", "ip": "Request IP", "asn": "Request ASN",
+    "template": "Prompt template", "client_fingerprint": "Client fingerprint",
+}
+
+
+def _labelled(kinds: dict[str, list[dict]]) -> list[dict]:
+    """Rows for an infrastructure table: {kind (label), value, members, accounts, requests}."""
+    return [{"kind": INFRA_LABELS.get(kind, kind), "value": v["value"], "members": v["accounts"],
+             "accounts": v["total_accounts"], "requests": v["requests"]}
+            for kind, values in kinds.items() for v in values]
+
+
 def campaign_infra(request: HttpRequest, pk: int) -> HttpResponse:
     viewer_role(request)
     campaign = _campaign(pk)
-    rows, start, end = page_selectors.shared_request_values(campaign)
+    start, end = selectors.campaign_window(campaign)
+    rows = _labelled(selectors.shared_traffic_values(campaign, start, end, limit=15, min_accounts=2))
     return page(request, "campaigns/_partials/infra_requests.html",
                 {"campaign": campaign, "rows": rows, "start": start, "end": end})
 
 
-MEMBER_SORTS = {"-confidence": ("-confidence", "account__account_id"), "-requests": ("-account__request_count", "id"),
-                "account": ("account__account_id",), "-last": (F("account__last_request_at").desc(nulls_last=True), "id"),
-                "-added": ("-added_at", "-id")}
+def campaign_candidates(request: HttpRequest, pk: int) -> HttpResponse:
+    viewer_role(request)
+    campaign = _campaign(pk)
+    found = selectors.candidate_accounts(campaign, limit=25, include_removed=True)
+    return page(request, "campaigns/_partials/candidates.html", {"campaign": campaign, "candidates": found})
 
 
 def _members_context(request: HttpRequest, campaign: Campaign) -> dict:
-    form = forms.MemberFilterForm(request.GET)
-    form.is_valid()
-    data = {k: v for k, v in getattr(form, "cleaned_data", {}).items() if k not in form.errors}
-    removed = data.get("state") == "removed"
-    queryset = Membership.objects.filter(campaign=campaign, active=not removed).select_related(
-        "account", "added_by", "removed_by")
-    if data.get("q"):
-        queryset = queryset.filter(account__account_id__startswith=data["q"])
-    if data.get("source"):
-        queryset = queryset.filter(source=data["source"])
-    if data.get("min_confidence") is not None:
-        queryset = queryset.filter(confidence__gte=data["min_confidence"])
-    queryset = queryset.order_by(*MEMBER_SORTS.get(data.get("sort") or "-confidence", MEMBER_SORTS["-confidence"]))
-    return {"member_form": form, "members": paginate(queryset, request.GET, size=25, param="mpage", count=True),
+    data = request.GET.copy()
+    if data.get("active") in (None, "", "unknown"):
+        data["active"] = "true"  # the page lists linked members unless asked for unlinked ones
+    data.setdefault("ordering", "-confidence")
+    filterset, queryset = filtered(filtersets.MembershipFilterSet, data, selectors.member_list(campaign))
+    order = queryset.query.order_by or ("-confidence",)
+    queryset = queryset.order_by(*order, "id")
+    removed = filterset.form.cleaned_data.get("active") is False if hasattr(filterset.form, "cleaned_data") else False
+    return {"member_form": filterset.form, "members": paginate(queryset, request.GET, size=25, param="mpage", count=True),
             "showing_removed": removed, "members_url": reverse("campaigns:members", args=[campaign.pk])}
 
 
@@ -221,13 +244,9 @@ def campaign_requests(request: HttpRequest, pk: int) -> HttpResponse:
         context["problem"] = (f"Zoom the timeline to {int(RAW_WINDOW.total_seconds() // 3600)} hours or less to "
                               "see the raw requests.")
         return page(request, "campaigns/_partials/requests.html", context)
-    member_ids = list(Membership.objects.filter(campaign=campaign, active=True).values_list("account_id", flat=True))
-    queryset = Request.objects.filter(account_id__in=member_ids, ts__gte=start, ts__lt=end)
-    from accounts.page_selectors import decorate_requests
-
-    rows = keyset(queryset, request.GET, size=50)
+    rows = keyset_page(lambda cursor: selectors.campaign_requests(campaign, start, end, cursor=cursor), request.GET)
     context["rows"] = rows
-    context["requests"] = decorate_requests(rows.items, revealed=False)
+    context["requests"] = account_selectors.request_rows(rows.items, revealed=False)
     return page(request, "campaigns/_partials/requests.html", context)
 
 

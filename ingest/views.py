@@ -10,13 +10,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 
-from campaigns.pages import page, viewer_role, write_action
+from campaigns.pages import filtered, page, viewer_role, write_action
 from campaigns.tables import paginate
 from copycat import roles
-from ingest import services, tasks
+from ingest import filtersets, selectors, services, tasks
 from ingest.forms import UploadForm
 from ingest.models import IngestRun
 
@@ -31,11 +31,12 @@ def safe_name(name: str) -> str:
 
 
 def _runs_context(request: HttpRequest) -> dict:
-    runs = paginate(IngestRun.objects.order_by("-id"), request.GET, size=25, count=True)
+    filterset, queryset = filtered(filtersets.IngestRunFilterSet, request.GET, selectors.run_list())
+    runs = paginate(queryset, request.GET, size=25, count=True)
     for run in runs:
         run.filename = os.path.basename(run.path)
     polling = IngestRun.objects.filter(status__in=ACTIVE).exists()
-    return {"runs": runs, "polling": polling}
+    return {"runs": runs, "polling": polling, "run_filters": filterset.form}
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -51,10 +52,14 @@ def runs(request: HttpRequest) -> HttpResponse:
 
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     viewer_role(request)
-    run = get_object_or_404(IngestRun, pk=pk)
+    run = selectors.get_run(pk)
+    if run is None:
+        raise Http404(f"No ingest run {pk}.")
     run.filename = os.path.basename(run.path)
-    rejected = paginate(run.rejected_records.order_by("line", "id"), request.GET, size=50)
-    return page(request, "ingest/run.html", {"run": run, "rejected": rejected}, nav="ingest")
+    filterset, queryset = filtered(filtersets.RejectedRecordFilterSet, request.GET, selectors.rejected_records(run))
+    rejected = paginate(queryset, request.GET, size=50)
+    return page(request, "ingest/run.html", {"run": run, "rejected": rejected, "rejected_filters": filterset.form},
+                nav="ingest")
 
 
 @write_action

@@ -38,7 +38,8 @@ class TimelinePointSerializer(serializers.Serializer):
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     reasoning_requests = serializers.IntegerField()
-    error_requests = serializers.IntegerField()
+    error_requests = serializers.IntegerField(
+        allow_null=True, help_text="null in a campaign's timeline: the campaign rollup keeps no error counts")
 
 
 class AccountDetailSerializer(AccountSerializer):

@@ -68,6 +68,7 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet):
                     OpenApiParameter("model", OpenApiTypes.STR),
                     OpenApiParameter("category", OpenApiTypes.STR),
                     OpenApiParameter("status_code", OpenApiTypes.INT),
+                    OpenApiParameter("ip", OpenApiTypes.STR, description="requests from this IP address"),
                     OpenApiParameter("reasoning", OpenApiTypes.BOOL),
                     OpenApiParameter("cursor", OpenApiTypes.STR, description="From the `next` link."),
                     OpenApiParameter("page_size", OpenApiTypes.INT, description=f"1..{REQUEST_PAGE_MAX}")],

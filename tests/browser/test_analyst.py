@@ -45,7 +45,7 @@ def test_analyst_works_a_case_end_to_end(watched, world):
     page.locator("#raw-requests-table tbody tr td a").first.click()
     page.wait_for_selector("h1:has-text('Account')")
     assert page.locator("#account-requests tbody tr").count() >= 1
-    page.get_by_label("Reasoning").select_option("yes")
+    page.get_by_label("Asks for reasoning").select_option(label="Yes")
     page.locator("#account-requests form.filters button").click()
     page.wait_for_function("document.querySelectorAll('#account-requests tbody tr').length >= 1")
     page.goto(reverse("campaigns:detail", args=[campaign.pk]))

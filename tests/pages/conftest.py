@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import Account, Request, TrafficHour
+from campaigns import services
 from campaigns.models import AuditEvent
 from ingest.models import IngestRun, RejectedRecord
 from tests.factories import (
@@ -71,6 +72,8 @@ def world(db, users):
         TrafficHour.objects.create(hour=T0 + timedelta(hours=h), model=model, category=coding, requests=500,
                                    input_tokens=1, output_tokens=1, reasoning_requests=0, error_requests=0)
     candidate = AccountFactory(account_id="acct_candidate", payment_fingerprint=shared_card)
+    services.refresh_figures(campaign)  # as every link does: figures and the campaign_hour rollup
+    campaign.refresh_from_db()
     outsider = AccountFactory(account_id="acct_outsider")
     SignalFactory(campaign=campaign, value=shared_card)
     NoteFactory(campaign=campaign, author=users["analyst"], text="First look: shared card.")

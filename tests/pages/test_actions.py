@@ -180,16 +180,22 @@ def test_hostile_query_strings_never_500(login, world, value):
     client = login("analyst")
     c, a = world["campaign"], world["members"][0]
     gets = [
-        (reverse("campaigns:list"), ["q", "status", "severity", "assignee", "min_size", "max_score", "active_from", "sort",
-                                     "page"]),
-        (reverse("campaigns:detail", args=[c.pk]), ["start", "end", "by", "mpage", "hpage", "q", "sort", "min_confidence"]),
+        (reverse("campaigns:list"), ["q", "status", "severity", "assignee", "min_members", "max_score", "active_after",
+                                     "active_before", "ordering", "page"]),
+        (reverse("campaigns:detail", args=[c.pk]), ["start", "end", "by", "mpage", "hpage", "account", "ordering", "active",
+                                                     "min_confidence"]),
         (reverse("campaigns:timeline", args=[c.pk]), ["start", "end", "by"]),
         (reverse("campaigns:requests", args=[c.pk]), ["start", "end", "after"]),
-        (reverse("campaigns:members", args=[c.pk]), ["q", "source", "state", "sort", "mpage", "min_confidence"]),
+        (reverse("campaigns:members", args=[c.pk]), ["account", "source", "active", "ordering", "mpage",
+                                                      "min_confidence"]),
+        (reverse("campaigns:candidates", args=[c.pk]), ["q"]),
+        (reverse("accounts:neighbours", args=[a.pk]), ["q"]),
+        (reverse("ingest:run", args=[world["run"].pk]), ["field", "reason", "page"]),
         (reverse("campaigns:search"), ["q", "page"]),
-        (reverse("accounts:detail", args=[a.pk]), ["start", "end", "after", "ip", "model", "status_code", "spage"]),
-        (reverse("accounts:requests", args=[a.pk]), ["after", "ip", "model", "category", "start", "reasoning"]),
-        (reverse("ingest:index"), ["page"]),
+        (reverse("accounts:detail", args=[a.pk]), ["start", "end", "cursor", "ip", "model", "status_code", "spage",
+                                                    "since", "until"]),
+        (reverse("accounts:requests", args=[a.pk]), ["cursor", "ip", "model", "category", "since", "reasoning"]),
+        (reverse("ingest:index"), ["page", "status", "kind", "path", "created_after", "has_rejections"]),
     ]
     for url, params in gets:
         response = client.get(url, {p: value for p in params})

@@ -66,10 +66,10 @@ def test_campaign_list_filters_sorts_and_searches(login, world):
     assert "Hydra one" in client.get(url).content.decode()
     only_investigating = client.get(url, {"status": "investigating"}).content.decode()
     assert "Small reseller" in only_investigating and "Hydra one" not in only_investigating
-    big = client.get(url, {"min_size": 2, "min_score": 5, "sort": "-member_count"}).content.decode()
+    big = client.get(url, {"min_members": 2, "min_score": 5, "ordering": "-member_count"}).content.decode()
     assert "Hydra one" in big and "Small reseller" not in big
     assert "Hydra one" in client.get(url, {"q": "hydra"}).content.decode()
-    active = client.get(url, {"active_from": "2026-04-02", "active_to": "2026-04-02"}).content.decode()
+    active = client.get(url, {"active_after": "2026-04-02", "active_before": "2026-04-02"}).content.decode()
     assert "Hydra one" in active
 
 
@@ -83,10 +83,27 @@ def test_campaign_page_shows_the_case(login, world):
     c = world["campaign"]
     content = login("analyst").get(reverse("campaigns:detail", args=[c.pk])).content.decode()
     for expected in ("Hydra one", "timeline-fig", "heatmap-fig", "mix-fig", "Shared infrastructure", "pf_shared_card",
-                     "acct_candidate", "First look: shared card.", "History", "shares one prepaid card",
+                     "First look: shared card.", "History", "shares one prepaid card",
                      "Mark investigating"):
         assert expected in content, expected
     assert "Mark confirmed" not in content  # confirming needs the lead role
+    assert reverse("campaigns:candidates", args=[c.pk]) in content  # candidates load after the page
+
+
+def test_candidates_share_rare_values_and_can_be_linked(login, world):
+    c = world["campaign"]
+    content = login("analyst").get(reverse("campaigns:candidates", args=[c.pk])).content.decode()
+    assert "acct_candidate" in content and "payment_fingerprint" in content
+    assert "Link<span class=\"sr-only\"> acct_candidate" in content
+    assert "acct_outsider" not in content
+
+
+def test_shared_infrastructure_lists_signup_and_request_values(login, world):
+    c = world["campaign"]
+    client = login("viewer")
+    assert "Payment fingerprint" in client.get(reverse("campaigns:detail", args=[c.pk])).content.decode()
+    traffic = client.get(reverse("campaigns:infra", args=[c.pk])).content.decode()
+    assert "Request IP" in traffic and "203.0.113.7" in traffic
 
 
 def test_campaign_page_for_a_viewer_has_no_write_buttons(login, world):
@@ -122,7 +139,7 @@ def test_members_table_filters_sorts_and_pages(login, world):
     client = login("viewer")
     url = reverse("campaigns:members", args=[world["campaign"].pk])
     one = world["members"][0].account_id
-    content = client.get(url, {"q": one, "sort": "-requests"}).content.decode()
+    content = client.get(url, {"account": one, "ordering": "-requests"}).content.decode()
     assert one in content and world["members"][1].account_id not in content
     assert "3 members" in client.get(url).content.decode()
 
@@ -134,7 +151,7 @@ def test_account_page_masks_personal_data(login, world):
     assert account.signup_ip not in content
     assert "Reveal personal data" in content
     assert "Hydra one" in content  # its campaigns
-    assert "payment fingerprint" in content  # neighbours
+    assert reverse("accounts:neighbours", args=[account.pk]) in content  # neighbours load after the page
     assert "Link to campaign" in content
 
 
@@ -145,7 +162,7 @@ def test_account_requests_are_keyset_paged_and_filterable(login, world):
     first = client.get(url).content.decode()
     assert first.count("req_") == 0 or True
     assert "Older" not in first  # 20 requests fit one page
-    filtered = client.get(url, {"ip": "203.0.113.7", "reasoning": "yes", "model": world["model"].pk}).content.decode()
+    filtered = client.get(url, {"ip": "203.0.113.7", "reasoning": "true", "model": world["model"].value}).content.decode()
     assert "No requests match" not in filtered
     none = client.get(url, {"ip": "192.0.2.1"}).content.decode()
     assert "No requests match" in none
@@ -156,6 +173,19 @@ def test_account_timeline_zoomed_shows_sessions_and_requests(login, world):
     content = login("viewer").get(reverse("accounts:timeline", args=[account.pk]),
                                   {"start": T0.isoformat(), "end": (T0 + timedelta(hours=4)).isoformat()}).content.decode()
     assert "Sessions in this window" in content and "Requests in this window" in content
+
+
+def test_account_neighbours_are_the_apis_and_mask_ips(login, world):
+    account = world["members"][0]
+    content = login("viewer").get(reverse("accounts:neighbours", args=[account.pk])).content.decode()
+    assert world["members"][1].account_id in content and "Payment fingerprint" in content
+    assert "203.0.113.7" not in content  # request IPs stay masked until revealed
+
+
+def test_account_requests_filter_errors_show_on_the_form(login, world):
+    account = world["members"][0]
+    content = login("viewer").get(reverse("accounts:requests", args=[account.pk]), {"ip": "not-an-ip"}).content.decode()
+    assert "errorlist" in content and "No requests match" in content
 
 
 def test_search_by_ip_finds_the_accounts(login, world):

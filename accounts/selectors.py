@@ -238,12 +238,18 @@ def _resolve_lookups(rows: list[dict]) -> list[dict]:
     return rows
 
 
+def _any_subnet(nets: list) -> tuple[str, list]:
+    # One "<<" per /24: with constants the planner turns each into a range scan of the ip
+    # index; "<< ANY(array)" would not use it.
+    return "(" + " OR ".join(["r.ip << %s::cidr"] * len(nets)) + ")", list(nets)
+
+
 _SHARER_SQL = {
-    "ip": ("host(r.ip)", "r.ip = ANY(%s::inet[])"),
-    "ip24": ("host(network(set_masklen(r.ip, 24))) || '/24'",
-             "family(r.ip) = 4 AND network(set_masklen(r.ip, 24)) = ANY(%s::cidr[])"),
-    "client_fingerprint": ("r.client_fingerprint_id::text", "r.client_fingerprint_id = ANY(%s::int[])"),
-    "template": ("r.template_id::text", "r.template_id = ANY(%s::int[])"),
+    "ip": ("host(r.ip)", lambda raw: ("r.ip = ANY(%s::inet[])", [raw])),
+    "ip24": ("host(network(set_masklen(r.ip, 24))) || '/24'", _any_subnet),
+    "client_fingerprint": ("r.client_fingerprint_id::text",
+                           lambda raw: ("r.client_fingerprint_id = ANY(%s::int[])", [raw])),
+    "template": ("r.template_id::text", lambda raw: ("r.template_id = ANY(%s::int[])", [raw])),
 }
 
 
@@ -251,20 +257,22 @@ def accounts_sharing_traffic(values: list[dict], since: datetime, until: datetim
                              exclude: set[int] = frozenset()) -> list[dict]:
     """Accounts whose requests in the window carry any of ``values`` ({kind, value, lookup_id?}).
 
-    This one scans the window's requests (no index on ip/template): callers keep the window
-    short and pass only rare values. One pass per kind present.
+    IPs and /24s go through the request table's ip index; templates and client fingerprints
+    scan the window's requests (no index on them), so callers keep the window short and pass
+    only rare values. One query per kind present.
     """
     found = []
-    for kind, (expr, cond) in _SHARER_SQL.items():
+    for kind, (expr, condition) in _SHARER_SQL.items():
         pick = [v for v in values if v["kind"] == kind]
         if not pick:
             continue
         raw = [v.get("lookup_id", v["value"]) for v in pick]
         display = {str(v.get("lookup_id", v["value"])): v["value"] for v in pick}
+        cond, cond_params = condition(raw)
         sql = (f"SELECT {expr} AS value, r.account_id, count(*) FROM request r "
                f"WHERE r.ts >= %s AND r.ts < %s AND {cond} GROUP BY 1, 2")
         with connection.cursor() as cursor:
-            cursor.execute(sql, [since, until, raw])
+            cursor.execute(sql, [since, until, *cond_params])
             found += [{"kind": kind, "value": display.get(val, val), "account_pk": a, "requests": n}
                       for val, a, n in cursor.fetchall() if a not in exclude]
     return found

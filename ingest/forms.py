@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 
 KIND_CHOICES = [("", "from the file name"), ("accounts", "accounts"), ("requests", "requests")]
 EXTENSIONS = (".jsonl", ".jsonl.gz", ".csv", ".csv.gz", ".parquet")
@@ -17,6 +18,10 @@ class UploadForm(forms.Form):
         name = (upload.name or "").lower()
         if not name.endswith(EXTENSIONS):
             raise forms.ValidationError(f"Copycat reads {', '.join(EXTENSIONS)} files; this one is {upload.name!r}.")
+        limit = settings.INGEST_UPLOAD_MAX_BYTES
+        if upload.size > limit:  # the API refuses these too; the page used to save them
+            raise forms.ValidationError(f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes "
+                                        "(INGEST_UPLOAD_MAX_BYTES). Split it, or put it in the drop folder.")
         return upload
 
     def clean(self):

@@ -107,6 +107,8 @@ INGEST_DIR = Path(env_str("INGEST_DIR", str(BASE_DIR / "var" / "ingest")))
 INGEST_SETTLE_SECONDS = env_int("INGEST_SETTLE_SECONDS", 10)
 # A run whose heartbeat is older than this is taken to be dead (worker killed, machine lost).
 INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 120)
+# A run still queued after this long is sent to the broker again (its message may be lost).
+INGEST_REQUEUE_SECONDS = env_int("INGEST_REQUEUE_SECONDS", 600)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 10_000)
 # Rows merged at a time inside a file's transaction: the reader parses the next chunk while
 # this one merges. Larger chunks amortise the merge's fixed costs; memory stays flat.

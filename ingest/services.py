@@ -168,3 +168,18 @@ def stale_runs() -> list[int]:
             reason="the worker stopped without finishing (killed or lost); queued again",
         )
     return ids
+
+
+def lost_queued_runs() -> list[int]:
+    """Queued runs whose task message may be gone (a broker restarted without persistence).
+
+    A run queued longer than INGEST_REQUEUE_SECONDS is sent again, at most once per that
+    period (``heartbeat_at`` records the last send). A run that was only waiting behind a
+    backlog gets a second message, which finds the run claimed or done and exits.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.INGEST_REQUEUE_SECONDS)
+    waiting = IngestRun.objects.filter(status=IngestRun.Status.QUEUED, created_at__lt=cutoff).filter(
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=cutoff))
+    ids = list(waiting.values_list("pk", flat=True))
+    IngestRun.objects.filter(pk__in=ids).update(heartbeat_at=timezone.now())
+    return ids

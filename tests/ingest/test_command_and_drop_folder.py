@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -115,3 +116,14 @@ def test_a_finished_run_cannot_be_claimed_again(tmp_path):
     assert run.status == "done"
     assert services.claim_run(run.pk) is False
     assert services.execute_run(run.pk) is None
+
+
+def test_a_run_whose_message_was_lost_is_sent_again_once_per_period(tmp_path, settings):
+    settings.INGEST_REQUEUE_SECONDS = 60
+    path = write_jsonl(tmp_path / "requests-lost.jsonl", [request("l1")])
+    old = services.create_run(str(path), kind=None, source=IngestRun.Source.TASK)
+    fresh = services.create_run(str(path), kind=None, source=IngestRun.Source.TASK)
+    IngestRun.objects.filter(pk=old.pk).update(created_at=old.created_at - timedelta(minutes=5))
+    assert services.lost_queued_runs() == [old.pk]
+    assert services.lost_queued_runs() == []  # not again within the period
+    assert fresh.pk not in services.lost_queued_runs()

@@ -31,7 +31,8 @@ def test_json_output_has_one_object_per_file_with_the_documented_keys(samples):
     result = run_command("--json", str(samples / "requests-sample.jsonl"), str(samples / "requests-invalid.jsonl"))
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [r["file"] for r in lines] == [str(samples / "requests-sample.jsonl"), str(samples / "requests-invalid.jsonl")]
+    given = [str(samples / "requests-sample.jsonl"), str(samples / "requests-invalid.jsonl")]
+    assert [r["file"] for r in lines] == given
     keys = {"file", "kind", "status", "reason", "loaded", "updated", "duplicates", "rejected", "rejected_by_reason",
             "unknown_fields", "seconds"}
     assert all(keys <= set(r) for r in lines)
@@ -83,7 +84,8 @@ def test_drop_folder_takes_settled_files_once_and_skips_ones_being_written(tmp_p
     assert [IngestRun.objects.get(pk=i).path for i in first] == [str(tmp_path / "requests-1.jsonl")]
     assert services.claim_drop_files() == []
     _old(tmp_path / "requests-2.jsonl")
-    assert [IngestRun.objects.get(pk=i).path for i in services.claim_drop_files()] == [str(tmp_path / "requests-2.jsonl")]
+    claimed = [IngestRun.objects.get(pk=i).path for i in services.claim_drop_files()]
+    assert claimed == [str(tmp_path / "requests-2.jsonl")]
 
 
 def test_two_scanners_at_once_claim_each_file_once(tmp_path, settings):

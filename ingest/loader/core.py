@@ -114,6 +114,10 @@ def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, si
                 progress.set(bytes_read=item.bytes_read, records=item.items)
         finally:
             reader.stop()
+    if not locked:
+        _merge_lock(cursor)
+    progress.set(phase="rollups and sessions")
+    loader.finish()
     counts = dict(loader.counts)
     counts["duplicates"] += repeats
     counts["conflicting_duplicates"] += conflicting

@@ -43,6 +43,11 @@ def _stage_type(name: str) -> str:
 
 STAGE_COLUMNS = ["line", *REQUEST_FIELDS]
 _STAGE_DDL = ", ".join(["line bigint", *(f"{name} {_stage_type(name)}" for name in REQUEST_FIELDS)])
+_FILE_NEW_DDL = """
+CREATE TEMP TABLE file_new (account_pk integer, key_pk integer, ts timestamptz, model integer,
+                            category integer, input_tokens integer, output_tokens integer,
+                            reasoning boolean, status_code smallint) ON COMMIT DROP
+"""
 _COPY_SQL = f"COPY stage_request ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
 
 
@@ -120,6 +125,7 @@ class RequestLoader:
 
     Every chunk is merged inside the file's one transaction, so the file still loads whole
     or not at all; chunking only lets the reader parse the next chunk while this one merges.
+    Rollups and sessions are folded in once, by ``finish``, from what the chunks kept aside.
     """
 
     def __init__(self, cursor, run_id: int, side):
@@ -129,6 +135,7 @@ class RequestLoader:
         self._staged = 0
         self.counts = {"loaded": 0, "duplicates": 0, "conflicting_duplicates": 0}
         cursor.execute(f"CREATE TEMP TABLE stage_request ({_STAGE_DDL}) ON COMMIT DROP")
+        cursor.execute(_FILE_NEW_DDL)
 
     def stage(self, data: bytes, rows: int) -> None:
         if not rows:
@@ -148,15 +155,22 @@ class RequestLoader:
         for statement in _MERGE:
             execute(statement, {"run_id": self._run_id})
         loaded = _scalar(self._cursor, "SELECT count(*) FROM stage_new")
-        merge_sessions(self._cursor)
         duplicates = self._staged - loaded
         self.counts["loaded"] += loaded
         self.counts["duplicates"] += duplicates
         if duplicates:
             self.counts["conflicting_duplicates"] += _scalar(self._cursor, _CONFLICTS)
-        execute("DROP TABLE stage_first, stage_new, new_islands, touched")
+        execute("DROP TABLE stage_first, stage_new")
         execute("TRUNCATE stage_request")
         self._staged = 0
+
+    def finish(self) -> None:
+        """Fold the file's new requests into rollups, account activity and sessions, once."""
+        if not self.counts["loaded"]:
+            return
+        for statement in _FINISH:
+            self._cursor.execute(statement)
+        merge_sessions(self._cursor)
 
 
 def _scalar(cursor, sql: str) -> int:
@@ -221,13 +235,26 @@ _MERGE = [
     INSERT INTO request_excerpt (request_id, excerpt)
     SELECT request_id, prompt_excerpt FROM stage_new WHERE prompt_excerpt IS NOT NULL
     """,
+    # What rollups and sessions need, kept for the end of the file: folding it in once there
+    # instead of per chunk matters when chunks overlap in time (files need not be ordered).
+    """
+    INSERT INTO file_new (account_pk, key_pk, ts, model, category, input_tokens, output_tokens,
+                          reasoning, status_code)
+    SELECT n.account_pk, coalesce(k.id, 0), n.ts, n.model, coalesce(n.category, 0), n.input_tokens,
+           n.output_tokens, n.reasoning_requested, n.status_code
+    FROM stage_new n LEFT JOIN api_key k ON k.key_id = n.api_key_id
+    """,
+]
+
+_FINISH = [
+    "ANALYZE file_new",
     """
     INSERT INTO account_hour (account_id, hour, model_id, category_id, requests, input_tokens,
                               output_tokens, reasoning_requests, error_requests)
-    SELECT account_pk, date_trunc('hour', ts), model, coalesce(category, 0), count(*),
+    SELECT account_pk, date_trunc('hour', ts), model, category, count(*),
            sum(input_tokens), sum(output_tokens),
-           count(*) FILTER (WHERE reasoning_requested), count(*) FILTER (WHERE status_code >= 400)
-    FROM stage_new GROUP BY 1, 2, 3, 4
+           count(*) FILTER (WHERE reasoning), count(*) FILTER (WHERE status_code >= 400)
+    FROM file_new GROUP BY 1, 2, 3, 4
     ORDER BY 1, 2, 3, 4
     ON CONFLICT (account_id, hour, model_id, category_id) DO UPDATE
     SET requests = account_hour.requests + excluded.requests,
@@ -239,10 +266,10 @@ _MERGE = [
     """
     INSERT INTO traffic_hour (hour, model_id, category_id, requests, input_tokens, output_tokens,
                               reasoning_requests, error_requests)
-    SELECT date_trunc('hour', ts), model, coalesce(category, 0), count(*), sum(input_tokens),
-           sum(output_tokens), count(*) FILTER (WHERE reasoning_requested),
+    SELECT date_trunc('hour', ts), model, category, count(*), sum(input_tokens),
+           sum(output_tokens), count(*) FILTER (WHERE reasoning),
            count(*) FILTER (WHERE status_code >= 400)
-    FROM stage_new GROUP BY 1, 2, 3
+    FROM file_new GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3
     ON CONFLICT (hour, model_id, category_id) DO UPDATE
     SET requests = traffic_hour.requests + excluded.requests,
@@ -257,7 +284,7 @@ _MERGE = [
         last_request_at = greatest(a.last_request_at, s.last_ts),
         request_count = a.request_count + s.n
     FROM (SELECT account_pk, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n
-          FROM stage_new GROUP BY account_pk) s
+          FROM file_new GROUP BY account_pk) s
     WHERE a.id = s.account_pk
     """,
 ]

@@ -11,10 +11,10 @@ _STEPS = [
     """
     CREATE TEMP TABLE new_islands ON COMMIT DROP AS
     WITH marked AS (
-        SELECT n.account_pk, coalesce(k.id, 0) AS key_pk, n.ts, n.input_tokens, n.output_tokens,
-               CASE WHEN n.ts - lag(n.ts) OVER w < interval '30 minutes' THEN 0 ELSE 1 END AS brk
-        FROM stage_new n LEFT JOIN api_key k ON k.key_id = n.api_key_id
-        WINDOW w AS (PARTITION BY n.account_pk, coalesce(k.id, 0) ORDER BY n.ts)
+        SELECT account_pk, key_pk, ts, input_tokens, output_tokens,
+               CASE WHEN ts - lag(ts) OVER w < interval '30 minutes' THEN 0 ELSE 1 END AS brk
+        FROM file_new
+        WINDOW w AS (PARTITION BY account_pk, key_pk ORDER BY ts)
     ), grouped AS (
         SELECT *, sum(brk) OVER (PARTITION BY account_pk, key_pk ORDER BY ts ROWS UNBOUNDED PRECEDING) AS g
         FROM marked
@@ -59,6 +59,6 @@ _STEPS = [
 
 
 def merge_sessions(cursor) -> None:
-    """Fold the rows of ``stage_new`` into ``session`` (inside the load transaction)."""
+    """Fold the rows of ``file_new`` into ``session`` (inside the load transaction)."""
     for statement in _STEPS:
         cursor.execute(statement)

@@ -89,7 +89,6 @@ def _load_accounts(cursor, run_id, path, stats, quarantine, report, progress, si
 def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, side) -> dict[str, int]:
     """A reader thread parses ahead while this thread stages and merges chunk by chunk."""
     loader = RequestLoader(cursor, run_id, side)
-    repeats = conflicting = 0
     locked = False
     with side_connection() as lookup_conn:
         reader = RequestReader(path, RequestEncoder(LookupCache(lookup_conn)), stats,
@@ -105,9 +104,7 @@ def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, si
                     loader.merge(item.months)
                     progress.set(phase="reading")
                     continue
-                loader.stage(item.data, item.rows)
-                repeats += item.repeats
-                conflicting += item.conflicting
+                loader.stage(item.data, item.rows, item.repeat_data, item.repeats)
                 quarantine.extend(item.rejects)
                 quarantine.flush()
                 report.unknown_fields.update(item.unknown)
@@ -118,7 +115,4 @@ def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, si
         _merge_lock(cursor)
     progress.set(phase="rollups and sessions")
     loader.finish()
-    counts = dict(loader.counts)
-    counts["duplicates"] += repeats
-    counts["conflicting_duplicates"] += conflicting
-    return counts
+    return dict(loader.counts)

@@ -50,8 +50,8 @@ class Staged:
 
     data: bytes
     rows: int
+    repeat_data: bytes
     repeats: int
-    conflicting: int
     rejects: list
     unknown: Counter
     bytes_read: int
@@ -91,8 +91,8 @@ class RequestReader(threading.Thread):
             if self._stop_event.is_set():
                 return
             checked = check_batch("requests", batch)
-            data, rows, repeats, conflicting = encoder.encode(checked.good) if checked.good else (b"", 0, 0, 0)
-            self._put(Staged(data, rows, repeats, conflicting, checked.rejects, checked.unknown,
+            data, rows, repeat_data, repeats = encoder.encode(checked.good) if checked.good else (b"", 0, b"", 0)
+            self._put(Staged(data, rows, repeat_data, repeats, checked.rejects, checked.unknown,
                              stats.bytes_read, stats.items))
             in_chunk += rows
             if in_chunk >= self._chunk_rows:

@@ -6,6 +6,8 @@ on the parsing core) so the merge joins nothing but accounts and API keys.
 
 from __future__ import annotations
 
+import tempfile
+
 from psycopg._copy_base import TextFormatter  # pinned psycopg; tests load through it
 from psycopg.adapt import Transformer
 
@@ -32,6 +34,7 @@ _SQL_TYPES = {
 _LOOKUP_FIELDS = [f for f in REQUEST_FIELDS if f in LOOKUP_TABLES]
 _IDX = {name: i for i, name in enumerate(REQUEST_FIELDS)}
 _IP_TYPE_CODES = {name: code for code, name in enumerate(IP_TYPES)}
+_TS, _IP_TYPE, _SIMHASH = _IDX["ts"], _IDX["ip_type"], _IDX["prompt_simhash"]
 _SIGN = 1 << 63
 
 
@@ -43,6 +46,19 @@ def _stage_type(name: str) -> str:
 
 STAGE_COLUMNS = ["line", *REQUEST_FIELDS]
 _STAGE_DDL = ", ".join(["line bigint", *(f"{name} {_stage_type(name)}" for name in REQUEST_FIELDS)])
+_REQUEST_COLUMNS = """ts, asn, prompt_simhash, account_id, api_key_id, org_id, country_id, user_agent_id,
+    client_fingerprint_id, model_id, input_tokens, output_tokens, latency_ms, category_id,
+    template_id, system_prompt_id, turn, tool_count, prompt_lang_id, ingest_run_id,
+    status_code, ip_type, reasoning_requested, stream, ip, request_id, end_user_id,
+    prompt_hash, conversation_id"""
+_NEW_REQUESTS = """
+    SELECT n.ts, n.asn, n.prompt_simhash, n.account_pk, k.id, n.org_id, n.country, n.user_agent,
+        n.client_fingerprint, n.model, n.input_tokens, n.output_tokens, n.latency_ms, n.category,
+        n.template_hash, n.system_prompt_hash, n.turn, n.tool_count, n.prompt_lang, {run_id}::integer,
+        n.status_code, n.ip_type, n.reasoning_requested, n.stream, n.ip, n.request_id, n.end_user_id,
+        n.prompt_hash, n.conversation_id
+    FROM stage_new n LEFT JOIN api_key k ON k.key_id = n.api_key_id
+"""
 _FILE_NEW_DDL = """
 CREATE TEMP TABLE file_new (account_pk integer, key_pk integer, ts timestamptz, model integer,
                             category integer, input_tokens integer, output_tokens integer,
@@ -59,9 +75,11 @@ def _signed64(hex16: str) -> int:
 class RequestEncoder:
     """Turns validated rows into COPY text for ``stage_request`` (runs on the reader thread).
 
-    It also drops repeats of a request_id inside the current chunk (the first one wins, as
-    the spec says) and tells plain repeats from conflicting ones; repeats across chunks and
-    files are caught by ``request_key`` during the merge.
+    It works column by column (``map`` over a column runs in C, a per-field Python loop does
+    not), and sets aside repeats of a request_id inside the current chunk: the first one is
+    staged (the spec keeps the first), the repeats go to ``stage_repeat`` so the merge can
+    tell plain repeats from conflicting ones. Repeats across chunks and files are caught by
+    ``request_key``.
     """
 
     def __init__(self, lookups: LookupCache):
@@ -69,55 +87,50 @@ class RequestEncoder:
         # psycopg's own C row formatter, used without a connection: the reader thread makes
         # the COPY bytes so the loading thread only ships them.
         self._formatter = TextFormatter(Transformer())
-        self._seen: dict[str, int] = {}
+        self._seen: set[str] = set()
         self.months: set[str] = set()
 
     def new_chunk(self) -> None:
         self._seen.clear()
 
-    def encode(self, good: list[tuple[int, tuple]]) -> tuple[bytes, int, int, int]:
-        """Return (COPY bytes, rows staged, repeats dropped, of which conflicting)."""
-        encoders = self._encoders(good)
-        ts_i, ip_type_i, simhash_i = _IDX["ts"], _IDX["ip_type"], _IDX["prompt_simhash"]
-        months, seen, write_row = self.months, self._seen, self._formatter.write_row
-        chunks: list = []
-        staged = repeats = conflicting = 0
-        for line, row in good:
-            request_id = row[0]
-            fingerprint = hash(row)
-            first = seen.get(request_id)
-            if first is not None:
-                repeats += 1
-                conflicting += first != fingerprint
-                continue
-            seen[request_id] = fingerprint
-            out = list(row)
-            for i, ids in encoders:
-                value = out[i]
-                if value is not None:
-                    out[i] = ids[value]
-            if out[ip_type_i] is not None:
-                out[ip_type_i] = _IP_TYPE_CODES[out[ip_type_i]]
-            if out[simhash_i] is not None:
-                out[simhash_i] = _signed64(out[simhash_i])
-            months.add(row[ts_i][:7])
-            data = write_row((line, *out))
-            if data:
-                chunks.append(data)
-            staged += 1
-        chunks.append(self._formatter.end())
-        return b"".join(chunks), staged, repeats, conflicting
+    def encode(self, good: list[tuple[int, tuple]]) -> tuple[bytes, int, bytes, int]:
+        """Return (COPY bytes, rows, COPY bytes of in-chunk repeats, repeats)."""
+        first, repeated = self._split_repeats(good)
+        return self._format(first), len(first), self._format(repeated), len(repeated)
 
-    def _encoders(self, good: list[tuple[int, tuple]]) -> list[tuple[int, dict[str, int]]]:
-        encoders = []
+    def _split_repeats(self, good: list[tuple[int, tuple]]) -> tuple[list, list]:
+        seen, first, repeated = self._seen, [], []
+        for item in good:
+            request_id = item[1][0]
+            if request_id in seen:
+                repeated.append(item)
+            else:
+                seen.add(request_id)
+                first.append(item)
+        return first, repeated
+
+    def _format(self, items: list[tuple[int, tuple]]) -> bytes:
+        if not items:
+            return b""
+        lines = [line for line, _ in items]
+        columns = list(zip(*(row for _, row in items), strict=True))
         for name in _LOOKUP_FIELDS:
             i = _IDX[name]
             table = LOOKUP_TABLES[name]
-            values = {row[i] for _, row in good}
+            values = set(columns[i])
             values.discard(None)
             self._lookups.register(table, values)
-            encoders.append((i, self._lookups.ids(table)))
-        return encoders
+            columns[i] = list(map(self._lookups.ids(table).get, columns[i]))
+        columns[_IP_TYPE] = list(map(_IP_TYPE_CODES.get, columns[_IP_TYPE]))
+        columns[_SIMHASH] = [None if v is None else _signed64(v) for v in columns[_SIMHASH]]
+        self.months.update({ts[:7] for ts in columns[_TS]})
+        write_row, out = self._formatter.write_row, []
+        for row in zip(lines, *columns, strict=True):
+            data = write_row(row)
+            if data:
+                out.append(data)
+        out.append(self._formatter.end())
+        return b"".join(out)
 
 
 class RequestLoader:
@@ -135,14 +148,19 @@ class RequestLoader:
         self._staged = 0
         self.counts = {"loaded": 0, "duplicates": 0, "conflicting_duplicates": 0}
         cursor.execute(f"CREATE TEMP TABLE stage_request ({_STAGE_DDL}) ON COMMIT DROP")
+        cursor.execute(f"CREATE TEMP TABLE stage_repeat ({_STAGE_DDL}) ON COMMIT DROP")
         cursor.execute(_FILE_NEW_DDL)
+        self._repeats = 0
 
-    def stage(self, data: bytes, rows: int) -> None:
-        if not rows:
-            return
-        with self._cursor.copy(_COPY_SQL) as copy:
-            copy.write(data)
-        self._staged += rows
+    def stage(self, data: bytes, rows: int, repeat_data: bytes = b"", repeats: int = 0) -> None:
+        if rows:
+            with self._cursor.copy(_COPY_SQL) as copy:
+                copy.write(data)
+            self._staged += rows
+        if repeats:
+            with self._cursor.copy(_COPY_SQL.replace("stage_request", "stage_repeat")) as copy:
+                copy.write(repeat_data)
+            self._repeats += repeats
 
     def merge(self, months: set[str]) -> None:
         """Merge what is staged; add to ``counts``; leave staging empty for the next chunk."""
@@ -154,15 +172,39 @@ class RequestLoader:
         execute("ANALYZE stage_request")
         for statement in _MERGE:
             execute(statement, {"run_id": self._run_id})
+        self._copy_new_requests()
+        for statement in _AFTER_INSERT:
+            execute(statement)
         loaded = _scalar(self._cursor, "SELECT count(*) FROM stage_new")
         duplicates = self._staged - loaded
         self.counts["loaded"] += loaded
         self.counts["duplicates"] += duplicates
         if duplicates:
             self.counts["conflicting_duplicates"] += _scalar(self._cursor, _CONFLICTS)
+        if self._repeats:
+            self.counts["duplicates"] += self._repeats
+            self.counts["conflicting_duplicates"] += _scalar(self._cursor, _REPEAT_CONFLICTS)
         execute("DROP TABLE stage_first, stage_new")
-        execute("TRUNCATE stage_request")
-        self._staged = 0
+        execute("TRUNCATE stage_request, stage_repeat")
+        self._staged = self._repeats = 0
+
+    def _copy_new_requests(self) -> None:
+        """Move the chunk's new rows into ``request`` with COPY, through this client.
+
+        ``INSERT ... SELECT`` into the partitioned table costs about three times a COPY of the
+        same rows (COPY batches heap and WAL writes); the round trip through a spooled file
+        is cheap next to that, and memory stays bounded.
+        """
+        cursor = self._cursor
+        with tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024) as spool:
+            query = f"COPY ({_NEW_REQUESTS.format(run_id=int(self._run_id))}) TO STDOUT"
+            with cursor.copy(query) as copy:
+                for block in copy:
+                    spool.write(block)
+            spool.seek(0)
+            with cursor.copy(f"COPY request ({_REQUEST_COLUMNS}) FROM STDIN") as copy:
+                while block := spool.read(1 << 20):
+                    copy.write(block)
 
     def finish(self) -> None:
         """Fold the file's new requests into rollups, account activity and sessions, once."""
@@ -217,20 +259,9 @@ _MERGE = [
     SET first_seen = least(api_key.first_seen, excluded.first_seen),
         last_seen = greatest(api_key.last_seen, excluded.last_seen)
     """,
-    """
-    INSERT INTO request (
-        ts, asn, prompt_simhash, account_id, api_key_id, org_id, country_id, user_agent_id,
-        client_fingerprint_id, model_id, input_tokens, output_tokens, latency_ms, category_id,
-        template_id, system_prompt_id, turn, tool_count, prompt_lang_id, ingest_run_id,
-        status_code, ip_type, reasoning_requested, stream, ip, request_id, end_user_id,
-        prompt_hash, conversation_id)
-    SELECT n.ts, n.asn, n.prompt_simhash, n.account_pk, k.id, n.org_id, n.country, n.user_agent,
-        n.client_fingerprint, n.model, n.input_tokens, n.output_tokens, n.latency_ms, n.category,
-        n.template_hash, n.system_prompt_hash, n.turn, n.tool_count, n.prompt_lang, %(run_id)s,
-        n.status_code, n.ip_type, n.reasoning_requested, n.stream, n.ip, n.request_id, n.end_user_id,
-        n.prompt_hash, n.conversation_id
-    FROM stage_new n LEFT JOIN api_key k ON k.key_id = n.api_key_id
-    """,
+]
+
+_AFTER_INSERT = [
     """
     INSERT INTO request_excerpt (request_id, excerpt)
     SELECT request_id, prompt_excerpt FROM stage_new WHERE prompt_excerpt IS NOT NULL
@@ -295,6 +326,7 @@ _STORED_AS = {
     "client_fingerprint": "client_fingerprint_id", "model": "model_id", "category": "category_id",
     "template_hash": "template_id", "system_prompt_hash": "system_prompt_id", "prompt_lang": "prompt_lang_id",
 }
+_IN_STAGE = [f for f in REQUEST_FIELDS if f != "request_id"]
 _VS_STORED = [f for f in REQUEST_FIELDS if f not in ("request_id", "account_id", "api_key_id", "prompt_excerpt")]
 
 
@@ -317,4 +349,10 @@ WHERE NOT EXISTS (SELECT 1 FROM stage_new n WHERE n.request_id = f.request_id)
        OR f.account_pk IS DISTINCT FROM r.account_id
        OR f.api_key_id IS DISTINCT FROM ak.key_id
        OR f.prompt_excerpt IS DISTINCT FROM e.excerpt)
+"""
+
+# Repeats inside one chunk, against the first record of the same request_id in that chunk.
+_REPEAT_CONFLICTS = f"""
+SELECT count(*) FROM stage_repeat r JOIN stage_request s USING (request_id)
+WHERE {_row("r", _IN_STAGE)} IS DISTINCT FROM {_row("s", _IN_STAGE)}
 """

@@ -20,6 +20,7 @@ from django.utils import timezone
 from campaigns.detection import clusters, explain, features, links, scoring
 from campaigns.detection.reconcile import DetectedGroup, reconcile
 from campaigns.models import DetectionRun
+from copycat.db import heartbeat
 
 logger = logging.getLogger(__name__)
 STALE_SECONDS = getattr(settings, "DETECTION_STALE_SECONDS", 600)
@@ -96,10 +97,12 @@ def execute_run(run_id: int) -> DetectionRun | None:
     progress = _Progress(run_id)
     t0 = time.monotonic()
     try:
-        groups, counts = detect_groups(run.window_start, run.window_end, progress)
-        progress("reconciling", 0.9)
-        counts.update(reconcile(run, groups))
-        progress("done", 1.0)
+        # Phases can be long on a big world: beat between progress updates too.
+        with heartbeat("detection_run", run_id):
+            groups, counts = detect_groups(run.window_start, run.window_end, progress)
+            progress("reconciling", 0.9)
+            counts.update(reconcile(run, groups))
+            progress("done", 1.0)
     except Exception as exc:
         DetectionRun.objects.filter(pk=run_id).update(status=DetectionRun.Status.FAILED, error=str(exc)[:4000],
                                                       finished_at=timezone.now())

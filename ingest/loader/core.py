@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection, transaction
 
+from copycat.db import side_connection
 from ingest.formats import ReadStats, iter_batches
 from ingest.loader.accounts import AccountLoader
-from ingest.loader.connection import side_connection
 from ingest.loader.lookups import LookupCache
 from ingest.loader.pipeline import ChunkEnd, RequestReader, check_batch
 from ingest.loader.progress import Heartbeat, Progress

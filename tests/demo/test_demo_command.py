@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,8 +32,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _clone(tmp_path: Path) -> Path:
-    target = tmp_path / "copycat"
+@pytest.fixture
+def fresh_folder():
+    """A folder outside pytest's own temp root: the embedded PostgreSQL runs as another system
+    user and must be able to reach its data folder, and pytest keeps its root private (0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="copycat-demo-check-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _clone(folder: Path) -> Path:
+    target = folder / "copycat"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(target)], check=True)
     return target
 
@@ -105,8 +117,8 @@ def _run_demo(clone: Path, env: dict) -> None:
         demo.kill()
 
 
-def test_demo_on_a_fresh_clone_with_embedded_postgres_and_redis(tmp_path):
-    clone = _clone(tmp_path)
+def test_demo_on_a_fresh_clone_with_embedded_postgres_and_redis(fresh_folder):
+    clone = _clone(fresh_folder)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     # Point "the usual ports" at free ones, so the demo finds nothing and starts its own.
     env.update(COPYCAT_LOCAL_PG_PORT=str(_free_port()), COPYCAT_LOCAL_REDIS_PORT=str(_free_port()))
@@ -115,11 +127,11 @@ def test_demo_on_a_fresh_clone_with_embedded_postgres_and_redis(tmp_path):
                    for p in psutil.process_iter(["cmdline"]) if str(clone) in " ".join(p.info["cmdline"] or []))
 
 
-def test_demo_on_a_fresh_clone_with_the_machines_postgres_and_redis(tmp_path):
+def test_demo_on_a_fresh_clone_with_the_machines_postgres_and_redis(fresh_folder):
     name = "copycat_demo_check"
     with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    clone = _clone(tmp_path)
+    clone = _clone(fresh_folder)
     env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{name}",
                CELERY_BROKER_URL="redis://127.0.0.1:6379/8")
     _run_demo(clone, env)

@@ -20,6 +20,9 @@ PRODUCTION = {
 
 
 def _check(env: dict) -> subprocess.CompletedProcess:
+    # The browser tests set this for their own process (sync Playwright beside Django); a
+    # deployment never has it, and check --deploy rightly refuses it.
+    env = {k: v for k, v in env.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 

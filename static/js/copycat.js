@@ -31,7 +31,11 @@
     var fig = readFigure(el.dataset.figure);
     if (!fig) { return; }
     el.dataset.drawn = "1";
-    var config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["toImage", "sendDataToCloud"] };
+    // plotly.js names two CDNs (cdn.plot.ly topojson, jsdelivr map icons) that only map traces
+    // use; Copycat draws none, and pointing topojson at our own origin keeps even a stray map
+    // from reaching the internet (the CSP's connect-src 'self' would refuse it anyway).
+    var config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["toImage", "sendDataToCloud"],
+                   topojsonURL: "/static/vendor/topojson/" };
     window.Plotly.newPlot(el, fig.data || [], fig.layout || {}, config).then(function () {
       if (!el.dataset.zoomUrl) { return; }
       el.on("plotly_relayout", function (ev) {

@@ -26,7 +26,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 @pytest.fixture(scope="session")
 def browser():
     if not os.path.exists(CHROMIUM) or shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed")
+        # ./copycat.py test installs it; a browser test that cannot run must fail, not vanish.
+        pytest.fail("Debian's chromium is not installed: run ./copycat.py test (it installs "
+                    "chromium and chromium-driver) or apt-get install chromium chromium-driver")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -141,7 +141,9 @@ class RequestKey(models.Model):
 
     request_id = models.CharField(max_length=64, primary_key=True)
     ts = models.DateTimeField()
-    account = models.ForeignKey(Account, on_delete=models.DO_NOTHING, db_constraint=False)
+    # Nothing looks requests up by account here (the request table has that index), so no
+    # second index slows the one insert every loaded request pays.
+    account = models.ForeignKey(Account, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False)
 
     class Meta:
         db_table = "request_key"
@@ -213,7 +215,9 @@ class Session(models.Model):
     """Consecutive requests of one account and key with gaps under 30 minutes."""
 
     id = models.BigAutoField(primary_key=True)
-    account = models.ForeignKey(Account, on_delete=models.DO_NOTHING, db_constraint=False, related_name="sessions")
+    # session_account_ended below starts with the account: no separate index needed.
+    account = models.ForeignKey(Account, on_delete=models.DO_NOTHING, db_constraint=False, related_name="sessions",
+                                db_index=False)
     api_key = models.ForeignKey(ApiKey, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
@@ -231,12 +235,17 @@ class Session(models.Model):
 class AccountHour(models.Model):
     """Requests and tokens per account, hour, model and category (the timelines' source)."""
 
+    # The key leads with the account, which is how every reader asks; single-column indexes on
+    # its parts would only slow the rollup upsert that every ingested file runs.
     pk = models.CompositePrimaryKey("account", "hour", "model", "category")
-    account = models.ForeignKey(Account, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+",
+                                db_index=False)
     hour = models.DateTimeField()
-    model = models.ForeignKey(ModelName, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    model = models.ForeignKey(ModelName, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+",
+                                db_index=False)
     # Category id 0 (value "") stands for "no category", so the key stays NOT NULL.
-    category = models.ForeignKey(Category, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    category = models.ForeignKey(Category, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+",
+                                db_index=False)
     requests = models.IntegerField()
     input_tokens = models.BigIntegerField()
     output_tokens = models.BigIntegerField()

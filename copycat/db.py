@@ -26,6 +26,7 @@ def side_connection(application_name: str = "copycat-ingest-side") -> psycopg.Co
         port=settings.get("PORT") or None,
         autocommit=True,
         application_name=application_name,
+        options=settings.get("OPTIONS", {}).get("options", ""),
     )
 
 

@@ -38,8 +38,9 @@ from accounts.models import Account, Request
 from campaigns.models import Campaign, Membership
 
 
-def pages() -> list[tuple[str, str]]:
-    campaign = Campaign.objects.order_by("-member_count").first()
+def pages(campaign: Campaign | None = None) -> list[tuple[str, str]]:
+    """The main pages and their HTMX fragments, for ``campaign`` (default: the largest)."""
+    campaign = campaign or Campaign.objects.order_by("-member_count").first()
     if campaign is None:
         raise SystemExit("No campaigns: run `manage.py detect` first.")
     member = (Account.objects.filter(memberships__campaign=campaign, memberships__active=True)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +26,10 @@ from django.db.models import Count
 from accounts.models import IP_TYPES, Account
 from campaigns.evidence.redaction import Redactor, sql_hmac
 from campaigns.models import Membership
+from copycat.db import side_connection
 
 ACCOUNTS_PER_CHUNK = 200  # requests are walked by ranges of member account ids, never OFFSET
+REQUEST_STREAMS = 2  # connections building the requests file at once (one core each)
 
 REQUEST_COLUMNS = (
     "request_id", "ts", "account_id", "api_key_id", "org_id", "ip", "ip_network", "country", "asn", "ip_type",
@@ -96,11 +101,21 @@ def _header(fh, columns) -> None:
 
 def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Callable[[float], None] | None = None) -> int:
     """All requests of the active members in the window, gzip CSV, ordered by account, time, id."""
-    ip = _redacted_sql(redactor, "host(r.ip)", "ip")
-    net = _redacted_sql(redactor, _NET.format("r.ip"), "net")
     end_user = _redacted_sql(redactor, "r.end_user_id", "text")
+    in_scope = "r.account_id = ANY(%(ids)s) AND r.ts >= %(start)s AND r.ts <= %(end)s"
+    if redactor.enabled:
+        # An account sends from a handful of addresses: digest each distinct one once per chunk
+        # instead of twice per request (the two HMACs were 40% of the file's time).
+        ips = f"""WITH ips AS MATERIALIZED (
+                    SELECT ip, {_redacted_sql(redactor, "host(ip)", "ip")} AS ip_text,
+                           {_redacted_sql(redactor, _NET.format("ip"), "net")} AS net_text
+                    FROM (SELECT DISTINCT r.ip FROM request r WHERE {in_scope}) d)"""
+        ip, net, ip_join = "ips.ip_text", "ips.net_text", "LEFT JOIN ips ON ips.ip = r.ip"
+    else:
+        ips, ip, net, ip_join = "", "host(r.ip)", _NET.format("r.ip"), ""
     query = f"""
         COPY (
+          {ips}
           SELECT r.request_id, {_TS.format('r.ts')}, a.account_id, k.key_id, o.value, {ip}, {net}, c.value, r.asn,
                  {_IP_TYPE.format('r.ip_type')}, ua.value, cf.value, {end_user}, m.value, r.status_code,
                  r.input_tokens, r.output_tokens, r.latency_ms, cat.value, r.prompt_hash,
@@ -118,20 +133,59 @@ def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Calla
           LEFT JOIN lookup_template t ON t.id = r.template_id
           LEFT JOIN lookup_system_prompt sp ON sp.id = r.system_prompt_id
           LEFT JOIN lookup_language lang ON lang.id = r.prompt_lang_id
-          WHERE r.account_id = ANY(%(ids)s) AND r.ts >= %(start)s AND r.ts <= %(end)s
+          {ip_join}
+          WHERE {in_scope}
           -- the (account_id, ts) index gives this order per partition; request_id breaks ties
           ORDER BY r.account_id, r.ts, r.request_id
         ) TO STDOUT WITH (FORMAT csv)"""
     chunks = list(scope.chunks())
     with _writer(path, gz=True) as fh:
         _header(fh, REQUEST_COLUMNS)
-        if scope.start is None:
-            return 0
-        for done, ids in enumerate(chunks, 1):
-            _copy(fh, query, _params(redactor, ids=ids, start=scope.start, end=scope.end))
+    if scope.start is None:
+        return 0
+    params = [_params(redactor, ids=ids, start=scope.start, end=scope.end) for ids in chunks]
+    with open(path, "ab") as out:
+        for done, member in enumerate(_gzip_members(query, params), 1):
+            out.write(member)
             if progress:
                 progress(done / len(chunks))
     return len(chunks)
+
+
+def _gzip_members(query: str, params: list[dict]) -> Iterator[bytes]:
+    """Each chunk's COPY output as one gzip member, produced by REQUEST_STREAMS connections at
+    once and yielded in order.
+
+    PostgreSQL building the rows is the slow side of the requests file, and one backend uses one
+    core; concatenated gzip members are one valid gzip stream, so chunks can be made apart and
+    joined. At most REQUEST_STREAMS + 1 compressed chunks are held, so memory stays flat.
+    """
+    local = threading.local()
+    opened: list = []
+
+    def make(chunk_params: dict) -> bytes:
+        if not hasattr(local, "conn"):
+            local.conn = side_connection("copycat-packet-requests")
+            opened.append(local.conn)
+        buffer = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=1) as fh, \
+                local.conn.cursor() as cursor, cursor.copy(query, chunk_params) as copy:
+            for block in copy:
+                fh.write(block)
+        return buffer.getvalue()
+
+    try:
+        with ThreadPoolExecutor(max_workers=REQUEST_STREAMS) as pool:
+            pending: deque = deque()
+            for chunk_params in params:
+                pending.append(pool.submit(make, chunk_params))
+                if len(pending) > REQUEST_STREAMS:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+    finally:
+        for conn in opened:
+            conn.close()
 
 
 def write_sessions(path: Path, scope: Scope, redactor: Redactor) -> None:

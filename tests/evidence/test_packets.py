@@ -107,6 +107,21 @@ def test_requests_file_holds_every_request_of_the_members(built):
     assert not any("acct_good" in r for r in rows)
 
 
+def test_requests_made_by_parallel_connections_come_out_in_one_order(built, db_access, tmp_path, monkeypatch):
+    from campaigns.evidence import csvs
+
+    scope = csvs.scope_for(built.world.campaign.pk)
+    monkeypatch.setattr(csvs, "ACCOUNTS_PER_CHUNK", 1)  # six chunks, so three streams overlap
+    files = {}
+    for streams in (1, 3):
+        monkeypatch.setattr(csvs, "REQUEST_STREAMS", streams)
+        files[streams] = tmp_path / f"requests-{streams}.csv.gz"
+        assert csvs.write_requests(files[streams], scope, Redactor.for_packet(True)) == 6
+    assert files[1].read_bytes() == files[3].read_bytes()
+    with gzip.open(files[3], "rt") as fh:  # concatenated gzip members read as one stream
+        assert fh.read().splitlines() == gzip.decompress(read(built.redacted, "requests.csv.gz")).decode().splitlines()
+
+
 def test_verify_command_exit_codes(built, tmp_path, capsys):
     call_command("verify_packet", str(built.redacted))
     assert "valid" in capsys.readouterr().out

@@ -17,8 +17,9 @@ Public API
     - ``line``: 1-based physical line where the record starts (CSV: the header
       is line 1; Parquet: the 1-based row number);
     - ``raw``: the record's text, never truncated (JSONL: the line without
-      its line ending; CSV: the row re-joined as CSV; Parquet: a JSON dump of
-      the row);
+      its line ending; CSV: the row re-joined as CSV; Parquet: ``None``, since
+      a row has no text of its own: :func:`raw_text` dumps it to JSON if it is
+      rejected, rather than every row paying for a dump nobody reads);
     - ``obj``: the parsed value (JSON: whatever the line held, usually a
       dict; CSV: dict of header -> string, ``''`` for an empty cell; Parquet:
       dict of column -> Python value, tz-aware ``datetime`` for timestamp
@@ -77,6 +78,7 @@ __all__ = [
     "detect_encoding",
     "detect_kind",
     "iter_batches",
+    "raw_text",
 ]
 
 KINDS = ("accounts", "requests")
@@ -121,7 +123,7 @@ class ParseError(NamedTuple):
     reason: str
 
 
-Item = tuple[int, str, object, str]
+Item = tuple[int, str | None, object, str]
 
 
 @dataclass
@@ -411,6 +413,11 @@ def _has_surrogates(s: str) -> bool:
 # --- Parquet ------------------------------------------------------------------------
 
 
+def raw_text(raw: str | None, obj) -> str:
+    """The record as the quarantine keeps it: its own text, or a JSON dump of a Parquet row."""
+    return raw if raw is not None else orjson.dumps(obj, default=str).decode()
+
+
 def _parquet_batches(
     path: str, batch_size: int, stats: ReadStats
 ) -> Iterator[list[Item]]:
@@ -430,7 +437,6 @@ def _parquet_batches(
                 f"Parquet column {field.name} is a timestamp without time zone"
             )
     total_rows = pf.metadata.num_rows or 1
-    dumps = orjson.dumps
     row_no = 0
     try:
         for record_batch in pf.iter_batches(batch_size=batch_size):
@@ -438,7 +444,7 @@ def _parquet_batches(
             append = batch.append
             for row in record_batch.to_pylist():
                 row_no += 1
-                append((row_no, dumps(row, default=str).decode(), row, "parquet"))
+                append((row_no, None, row, "parquet"))
             stats.items += len(batch)
             stats.bytes_read = stats.total_bytes * row_no // total_rows
             if batch:

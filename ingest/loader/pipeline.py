@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ingest.formats import ParseError, ReadStats, iter_batches
+from ingest.formats import ParseError, ReadStats, iter_batches, raw_text
 from ingest.loader.requests import RequestEncoder
 from ingest.validation import KNOWN_FIELDS, unknown_fields, validate_record
 
@@ -36,7 +36,7 @@ def check_batch(kind: str, batch: list) -> Checked:
             continue
         row, bad_field, reason = validate(kind, obj, source)
         if row is None:
-            rejects.append((line, bad_field, reason, raw))
+            rejects.append((line, bad_field, reason, raw_text(raw, obj)))
             continue
         good.append((line, row))
         if not obj.keys() <= known:

@@ -19,6 +19,7 @@ from ingest.formats import (
     detect_encoding,
     detect_kind,
     iter_batches,
+    raw_text,
 )
 from ingest.validation import unknown_fields, validate_record
 
@@ -474,7 +475,8 @@ def test_parquet_rows_are_dicts_with_row_numbers_and_json_raw(tmp_path):
         (1, {"request_id": "r1", "input_tokens": 1}, "parquet"),
         (2, {"request_id": "r2", "input_tokens": None}, "parquet"),
     ]
-    assert json.loads(got[0][1]) == {"request_id": "r1", "input_tokens": 1}
+    assert got[0][1] is None  # no dump per row: only a rejected row is dumped, by raw_text
+    assert json.loads(raw_text(got[0][1], got[0][2])) == {"request_id": "r1", "input_tokens": 1}
 
 
 def test_parquet_tz_aware_timestamp_column_gives_aware_datetimes_that_validate(

@@ -50,6 +50,22 @@ def test_invalid_sample_rejects_eight_naming_the_field_and_loads_the_rest(sample
     assert sum(run.rejected_by_reason.values()) == 8
 
 
+def test_a_rejected_parquet_row_is_kept_as_json_of_its_row(tmp_path):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [request("req_pq_ok"), request("req_pq_bad", input_tokens=-5)]
+    path = tmp_path / "requests-bad.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    run = ingest(path)
+    assert (run.status, run.loaded, run.rejected) == ("done", 1, 1)
+    rejected = RejectedRecord.objects.get(run=run)
+    assert (rejected.line, rejected.field) == (2, "input_tokens")
+    assert json.loads(rejected.raw) == rows[1]
+
+
 @pytest.mark.parametrize("name, words", [("requests-not-gzip.jsonl.gz", "not a gzip"),
                                          ("requests-truncated.jsonl.gz", "truncated")])
 def test_unreadable_sample_fails_as_a_whole_and_loads_nothing(samples, name, words):

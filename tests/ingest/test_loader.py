@@ -237,6 +237,27 @@ def test_requests_land_in_monthly_partitions(tmp_path):
         assert cur.fetchall() == [("request_y2026m04", 1), ("request_y2026m05", 1)]
 
 
+def _analyzed(table: str):
+    with connection.cursor() as cur:
+        cur.execute("SELECT greatest(last_analyze, last_autoanalyze) FROM pg_stat_user_tables WHERE relname = %s",
+                    [table])
+        return cur.fetchone()[0]
+
+
+def test_a_load_leaves_fresh_planner_statistics_on_what_it_grew(tmp_path):
+    # Timelines and neighbour lookups are planned from these; a new partition has none at all.
+    from ingest.services import refresh_statistics
+
+    ingest(write_jsonl(tmp_path / "requests-s.jsonl", many_requests(3000)))
+    with connection.cursor() as cur:
+        cur.execute("SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'request_y2026m04'")
+        assert cur.fetchone()[0] < 3000 * 0.2
+    first = _analyzed("request_y2026m04")
+    assert first is not None and _analyzed("request_key") is not None
+    assert refresh_statistics() == []  # nothing changed since: nothing sampled again
+    assert _analyzed("request_y2026m04") == first
+
+
 def test_repeats_across_merge_chunks_of_one_file_are_counted_once(tmp_path, settings):
     settings.INGEST_BATCH_SIZE = 100
     settings.INGEST_CHUNK_ROWS = 200

@@ -182,6 +182,17 @@ def test_account_neighbours_are_the_apis_and_mask_ips(login, world):
     assert "203.0.113.7" not in content  # request IPs stay masked until revealed
 
 
+def test_neighbours_probe_only_an_accounts_most_used_traffic_values():
+    # A proxy-pool account's hundreds of addresses are not each looked up; its busiest ones are.
+    from accounts.selectors import _most_used
+
+    values = [{"kind": "ip", "value": f"192.0.2.{i}", "requests": i} for i in range(1, 41)]
+    values.append({"kind": "template", "value": "t_1", "requests": 1})
+    kept = _most_used(values, 25)
+    assert sorted(v["requests"] for v in kept if v["kind"] == "ip") == list(range(16, 41))
+    assert [v["value"] for v in kept if v["kind"] == "template"] == ["t_1"]
+
+
 def test_account_requests_filter_errors_show_on_the_form(login, world):
     account = world["members"][0]
     content = login("viewer").get(reverse("accounts:requests", args=[account.pk]), {"ip": "not-an-ip"}).content.decode()

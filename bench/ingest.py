@@ -125,8 +125,10 @@ def raw_copy(dsn: str) -> float:
         # The same indexes as the request table, whatever they are today.
         for (definition,) in conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'request'").fetchall():
             name = definition.split(" INDEX ", 1)[1].split(" ON ", 1)[0]
+            # pg_indexes shows a partitioned index as "ON ONLY parent", which would build it on the
+            # parent alone; without ONLY it is built on every partition, as the request table's are.
             conn.execute(definition.replace(f" {name} ON ", f" raw_{name} ON ").replace(" ON ONLY public.request ",
-                         " ON ONLY public.raw_request ").replace(" ON public.request ", " ON public.raw_request "))
+                         " ON public.raw_request ").replace(" ON public.request ", " ON public.raw_request "))
         conn.execute("CHECKPOINT")
         dump.seek(0)
         started = time.perf_counter()

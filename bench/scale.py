@@ -38,6 +38,7 @@ DSN = f"postgres://postgres@127.0.0.1:5432/{DB}"
 BROKER = "redis://127.0.0.1:6379/12"
 CACHE = ROOT / "var" / "bench"
 RESULTS = ROOT / "bench" / "results"
+READING = "## Reading it (written by hand)"
 
 
 def env() -> dict:
@@ -416,11 +417,16 @@ def main() -> None:
     state = {"started": f"{datetime.now(UTC):%Y-%m-%d %H:%M}", "load": f"{os.getloadavg()[0]:.1f}",
              "scales": []}
 
+    # The hand-written reading of the figures (why a target is missed, what was done) survives a re-run.
+    reading = ""
+    if args.out.exists() and READING in args.out.read_text():
+        reading = READING + args.out.read_text().split(READING, 1)[1]
+
     def record(update: dict) -> None:
         if "scale" in update and not any(r is update for r in state["scales"]):
             state["scales"].append(update)
         state.update({k: v for k, v in update.items() if k == "compare_workers"})
-        args.out.write_text(render(state, command))
+        args.out.write_text(render(state, command) + ("\n" + reading if reading else ""))
         args.out.with_suffix(".json").write_text(json.dumps(state, indent=1, default=str))
 
     scales = [float(s) for s in args.scales.split(",")]

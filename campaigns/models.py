@@ -114,7 +114,10 @@ class Membership(models.Model):
         db_table = "membership"
         constraints = [models.UniqueConstraint(fields=["campaign", "account"], name="membership_campaign_account")]
         indexes = [models.Index(fields=["account", "active"], name="membership_account_active"),
-                   models.Index(fields=["campaign", "active", "confidence"], name="membership_campaign_conf")]
+                   models.Index(fields=["campaign", "active", "confidence"], name="membership_campaign_conf"),
+                   # The API's member list pages in (-confidence, id) order: a top-N read per page.
+                   models.Index(models.F("campaign"), models.F("confidence").desc(), models.F("id"),
+                                name="membership_campaign_rank")]
 
 
 class Signal(models.Model):

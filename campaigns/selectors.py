@@ -130,7 +130,8 @@ def campaign_timeline(campaign: Campaign, *, bucket: str = "hour", by: str = "no
 
     Reads ``campaign_hour``, which detection and every membership change rebuild from
     ``account_hour`` (campaigns.services.refresh_figures), so the cost does not grow with the
-    number of members. That rollup keeps no error counts: ``error_requests`` is None.
+    number of members, and cached like the other campaign reads (the key changes with the
+    figures that same refresh writes). That rollup keeps no error counts: ``error_requests`` is None.
     """
     if bucket not in account_selectors.BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(account_selectors.BUCKETS)}")
@@ -140,6 +141,12 @@ def campaign_timeline(campaign: Campaign, *, bucket: str = "hour", by: str = "no
         # An hourly chart of the whole history is thousands of points nobody reads; default to
         # the last 7 days of activity, as the account timeline does.
         since = campaign.last_activity - DEFAULT_WINDOW
+    key = ("timeline", bucket, by, since and since.isoformat(), until and until.isoformat())
+    return _cached(campaign, key, lambda: _timeline_points(campaign, bucket, by, since, until))
+
+
+def _timeline_points(campaign: Campaign, bucket: str, by: str, since: datetime | None,
+                     until: datetime | None) -> list[dict]:
     column, lookup = _KEY_COLUMNS[by]
     t = "hour" if bucket == "hour" else "date_trunc('day', hour, 'UTC')"
     with connection.cursor() as cursor:

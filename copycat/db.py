@@ -1,4 +1,4 @@
-"""Side connections and heartbeats for long jobs.
+"""Side connections and heartbeats for long jobs, and table upkeep after bulk writes.
 
 A job's transaction may run for minutes; its progress and heartbeat go through a second,
 autocommit connection so pages see them, and a thread keeps beating while the job waits on a
@@ -50,3 +50,43 @@ def heartbeat(table: str, row_id: int, interval: float = 10.0) -> Iterator[None]
     finally:
         stop.set()
         thread.join(timeout=interval + 5)
+
+
+def refresh_statistics(tables: tuple[str, ...], *, changed_share: float = 0.2,
+                       min_dead_rows: int = 10000) -> list[str]:
+    """ANALYZE the ``tables`` (LIKE patterns, so partitions match) that changed by more than
+    ``changed_share`` since their last ANALYZE; return their names.
+
+    Right after a bulk write the planner's statistics describe the table before it (or nothing,
+    for a new partition), and plans for timelines, member lists and neighbour lookups go wrong
+    until autovacuum catches up, minutes later, or never where it is off. Sampling a table costs
+    far less than one bad plan on it. Outside a transaction, tables rewritten in place are also
+    vacuumed once mostly dead (see _vacuum_bloated).
+    """
+    with connection.cursor() as cursor:
+        # A backend publishes its own write counters at most once a second; in autocommit this
+        # statement's end publishes them, so the check below sees what this process just wrote.
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname LIKE ANY(%s) "
+            "AND n_mod_since_analyze > %s * greatest(n_live_tup, 1000) ORDER BY relname",
+            [list(tables), changed_share])
+        stale = [name for (name,) in cursor.fetchall()]
+        for name in stale:
+            cursor.execute(f'ANALYZE "{name}"')
+        if not connection.in_atomic_block:
+            _vacuum_bloated(cursor, tables, min_dead_rows)
+    return stale
+
+
+def _vacuum_bloated(cursor, tables: tuple[str, ...], min_dead_rows: int) -> None:
+    """VACUUM the tables whose dead rows outnumber the live ones. Ingest rewrites the account,
+    API key and session rows each batch touches: after a demo-sized load the account table held
+    eight dead rows per live one and the account list read 11 MB to show 50 rows. Autovacuum
+    does this where it is on (it was off on this machine) and only later; VACUUM cannot run
+    inside a transaction."""
+    cursor.execute(
+        "SELECT relname FROM pg_stat_user_tables WHERE relname LIKE ANY(%s) "
+        "AND n_dead_tup > greatest(n_live_tup, %s) ORDER BY relname", [list(tables), min_dead_rows])
+    for (name,) in cursor.fetchall():
+        cursor.execute(f'VACUUM "{name}"')

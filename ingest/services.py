@@ -15,6 +15,7 @@ from django.db import DatabaseError, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
+from copycat import db
 from ingest.formats import FileRejected, detect_kind
 from ingest.loader import LoadReport, load_file
 from ingest.loader.progress import Progress
@@ -94,23 +95,9 @@ _GROWN_TABLES = ("request_y%", "request_key", "request_excerpt", "account_hour",
                  "traffic_hour")
 
 
-def refresh_statistics(changed_share: float = 0.2) -> list[str]:
-    """ANALYZE the tables a load grew by more than ``changed_share`` since their last ANALYZE.
-
-    Right after a bulk load the planner's statistics describe the table before it (or nothing,
-    for a new partition), and plans for timelines and neighbour lookups go wrong until
-    autovacuum catches up, minutes later, or never where it is off. Sampling a table costs
-    far less than one bad plan on it.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT relname FROM pg_stat_user_tables WHERE relname LIKE ANY(%s) "
-            "AND n_mod_since_analyze > %s * greatest(n_live_tup, 1000) ORDER BY relname",
-            [list(_GROWN_TABLES), changed_share])
-        stale = [name for (name,) in cursor.fetchall()]
-        for name in stale:
-            cursor.execute(f'ANALYZE "{name}"')
-    return stale
+def refresh_statistics(changed_share: float = 0.2, min_dead_rows: int = 10000) -> list[str]:
+    """Fresh planner statistics (and space) for what a load grew or rewrote; see copycat.db."""
+    return db.refresh_statistics(_GROWN_TABLES, changed_share=changed_share, min_dead_rows=min_dead_rows)
 
 
 def _end(run_id: int, status: str, **fields) -> None:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from campaigns.detection import clusters, explain, features, links, scoring
 from campaigns.detection.reconcile import DetectedGroup, reconcile
 from campaigns.models import DetectionRun
+from copycat import db
 from copycat.db import heartbeat
 
 logger = logging.getLogger(__name__)
@@ -66,8 +67,14 @@ def run_detection(user=None, since=None, until=None) -> DetectionRun:
     """Foreground run (the ``detect`` command): same code path as the Celery task."""
     run = start_run(user=user, since=since, until=until, enqueue=False)
     execute_run(run.pk)
+    # Member lists, timelines and candidates are planned from these right after.
+    db.refresh_statistics(_WRITTEN_TABLES)
     run.refresh_from_db()
     return run
+
+
+# Tables reconciliation writes.
+_WRITTEN_TABLES = ("campaign", "membership", "signal", "campaign_hour")
 
 
 class _Progress:

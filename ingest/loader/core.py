@@ -58,6 +58,9 @@ def load_file(run_id: int, path: str, kind: str, progress: Progress | None = Non
             load = _load_accounts if kind == "accounts" else _load_requests
             counts = load(cursor, run_id, path, stats, quarantine, report, progress, side)
             quarantine.flush()
+            # A backend publishes its table counters at most once a second; without this, the
+            # statistics refresh right after the commit could miss what this load wrote.
+            cursor.execute("SELECT pg_stat_force_next_flush()")
     report.records = stats.items
     report.blank_lines = stats.blank_lines
     report.rejected = quarantine.count

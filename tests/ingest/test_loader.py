@@ -258,6 +258,25 @@ def test_a_load_leaves_fresh_planner_statistics_on_what_it_grew(tmp_path):
     assert _analyzed("request_y2026m04") == first
 
 
+def test_tables_rewritten_in_place_are_vacuumed_once_mostly_dead(tmp_path):
+    # Each batch rewrites the accounts it touches; with autovacuum off or behind, the account
+    # list would read mostly dead rows.
+    from ingest.services import refresh_statistics
+
+    ingest(write_jsonl(tmp_path / "requests-v.jsonl", many_requests(300)))
+    with connection.cursor() as cur:
+        for _ in range(3):
+            cur.execute("UPDATE account SET request_count = request_count + 0")
+        cur.execute("SELECT pg_stat_force_next_flush()")
+        cur.execute("SELECT n_live_tup, n_dead_tup, last_vacuum FROM pg_stat_user_tables WHERE relname = 'account'")
+        live, dead, vacuumed = cur.fetchone()
+    assert dead > live and vacuumed is None
+    refresh_statistics(min_dead_rows=1)
+    with connection.cursor() as cur:
+        cur.execute("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'account'")
+        assert cur.fetchone()[0] is not None
+
+
 def test_repeats_across_merge_chunks_of_one_file_are_counted_once(tmp_path, settings):
     settings.INGEST_BATCH_SIZE = 100
     settings.INGEST_CHUNK_ROWS = 200

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Max, QuerySet, Sum
@@ -97,9 +98,11 @@ CACHE_SECONDS = 300
 
 
 def _cached(campaign: Campaign, parts: tuple, compute):
-    """``compute()``, cached for CACHE_SECONDS under a key that changes with the campaign's
-    membership figures (every link or unlink refreshes them), so a busy case page or API client
-    does not rescan requests on every view. ``created_at`` keeps keys apart across databases."""
+    """``compute()``, cached under a key that changes with the campaign's membership figures
+    (every link, unlink and detection run refreshes them), so a busy case page or API client does
+    not rescan requests on every view. Because the key moves with the figures, an entry can live
+    long (CAMPAIGN_CACHE_SECONDS); ``warm`` fills the default views after each change.
+    ``created_at`` keeps keys apart across databases."""
     stamp = campaign.last_activity.timestamp() if campaign.last_activity else 0
     created = campaign.created_at.timestamp() if campaign.created_at else 0
     key = ":".join(str(p) for p in ("campaign", campaign.pk, created, campaign.member_count,
@@ -107,7 +110,7 @@ def _cached(campaign: Campaign, parts: tuple, compute):
     value = cache.get(key)
     if value is None:
         value = compute()
-        cache.set(key, value, CACHE_SECONDS)
+        cache.set(key, value, settings.CAMPAIGN_CACHE_SECONDS)
     return value
 
 
@@ -230,9 +233,15 @@ def shared_traffic_values(campaign: Campaign, since: datetime | None, until: dat
         return {kind: [] for kind in TRAFFIC_KINDS}
 
     def compute():
-        rows = account_selectors.traffic_values(_member_pks(campaign), since, until)
-        return _top_per_kind(rows, TRAFFIC_KINDS, limit, min_accounts)
+        return _top_per_kind(_traffic_rows(campaign, since, until), TRAFFIC_KINDS, limit, min_accounts)
     return _cached(campaign, ("traffic", since.isoformat(), until.isoformat(), limit, min_accounts), compute)
+
+
+def _traffic_rows(campaign: Campaign, since: datetime, until: datetime) -> list[dict]:
+    """Every traffic value of the members' requests in the window, cached: the one scan of the
+    members' requests that the infrastructure table and the candidates both start from."""
+    return _cached(campaign, ("traffic-rows", since.isoformat(), until.isoformat()),
+                   lambda: account_selectors.traffic_values(_member_pks(campaign), since, until))
 
 
 def campaign_infrastructure(campaign: Campaign, *, since: datetime | None = None, until: datetime | None = None,
@@ -268,29 +277,56 @@ def candidate_accounts(campaign: Campaign, *, since: datetime | None = None, unt
 
 
 def _candidates(campaign, since, until, limit, probe_values, include_removed) -> list[dict]:
-    pks = _member_pks(campaign)
-    if not pks:
-        return []
+    evidence = _cached(campaign, ("candidate-evidence", since and since.isoformat(), until and until.isoformat(),
+                                  probe_values),
+                       lambda: _candidate_evidence(campaign, since, until, probe_values))
     removed = set(Membership.objects.filter(campaign=campaign, active=False).values_list("account_id", flat=True))
-    excluded = set(pks) | (set() if include_removed else removed)
+    keep = (lambda row: True) if include_removed else (lambda row: row["account_pk"] not in removed)
+    carriers, totals = evidence["carriers"], evidence["totals"]
+    outside = [row for row in evidence["traffic_rows"] if keep(row)]
+    for row in outside:
+        key = (row["kind"], row["value"])
+        totals[key] = totals.get(key, carriers.get(key, 0)) + 1
+    found = [row for row in evidence["attribute_rows"] if keep(row)] + outside
+    return _rank_candidates(found, carriers, totals, removed, limit)
+
+
+def _candidate_evidence(campaign, since, until, probe_values) -> dict:
+    """The expensive part of the candidates, shared by every limit and by both answers to
+    include_removed: the non-members carrying the members' shared values, and how many
+    members and accounts carry each value."""
+    pks = _member_pks(campaign)
+    evidence = {"attribute_rows": [], "traffic_rows": [], "carriers": {}, "totals": {}}
+    if not pks:
+        return evidence
+    members = set(pks)
     attributes = [v for v in account_selectors.account_attribute_values(pks)
                   if v["accounts"] >= 2 and v["total_accounts"] <= account_selectors.COMMON_VALUE_ACCOUNTS]
-    found = account_selectors.accounts_sharing_attributes(attributes, exclude=excluded)
-    carriers = {(v["kind"], v["value"]): v["accounts"] for v in attributes}
-    totals = {(v["kind"], v["value"]): v["total_accounts"] for v in attributes}
+    evidence["attribute_rows"] = account_selectors.accounts_sharing_attributes(attributes, exclude=members)
+    evidence["carriers"] = {(v["kind"], v["value"]): v["accounts"] for v in attributes}
+    evidence["totals"] = {(v["kind"], v["value"]): v["total_accounts"] for v in attributes}
     if since is not None and until is not None:
-        traffic = [v for v in account_selectors.traffic_values(pks, since, until)
+        traffic = [dict(v) for v in _traffic_rows(campaign, since, until)
                    if v["accounts"] >= 2 and v["kind"] in account_selectors.TRAFFIC_VALUE_KINDS]
         traffic.sort(key=lambda v: -v["accounts"])
         traffic = traffic[:probe_values]
-        outside = account_selectors.accounts_sharing_traffic(traffic, since, until, exclude=excluded)
+        evidence["traffic_rows"] = account_selectors.accounts_sharing_traffic(traffic, since, until, exclude=members)
         for v in traffic:
-            carriers[(v["kind"], v["value"])] = v["accounts"]
-        for row in outside:
-            key = (row["kind"], row["value"])
-            totals[key] = totals.get(key, carriers.get(key, 0)) + 1
-        found += outside
-    return _rank_candidates(found, carriers, totals, removed, limit)
+            evidence["carriers"][(v["kind"], v["value"])] = v["accounts"]
+    return evidence
+
+
+def warm(campaign: Campaign) -> None:
+    """Compute what the case page and the API's defaults read from requests (the shared traffic
+    values and the candidates over the default window, the shared sign-up values), so the first
+    analyst to open a campaign after detection or a membership change does not wait for the
+    scan of its members' requests (seconds for thousands of members). Run by a Celery task."""
+    since, until = campaign_window(campaign)
+    shared_signup_values(campaign, limit=15, min_accounts=2)
+    campaign_infrastructure(campaign)
+    shared_traffic_values(campaign, since, until, limit=15, min_accounts=2)
+    candidate_accounts(campaign)
+    candidate_accounts(campaign, limit=25, include_removed=True)
 
 
 def _rank_candidates(found, carriers, totals, removed, limit) -> list[dict]:

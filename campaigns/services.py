@@ -3,6 +3,8 @@ these; each checks the actor's role and appends to the audit trail in the same t
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 from django.db.models import Max, Min, Sum
 from django.utils import timezone
@@ -12,6 +14,8 @@ from campaigns import audit
 from campaigns.errors import Conflict, InvalidInput
 from campaigns.models import Campaign, Membership, Note
 from copycat import roles
+
+logger = logging.getLogger(__name__)
 
 EDITABLE_FIELDS = ("name", "severity", "assignee", "summary", "attribution")
 
@@ -141,3 +145,23 @@ def refresh_figures(campaign: Campaign) -> None:
     from campaigns.detection.service import refresh_campaign_rollups
 
     refresh_campaign_rollups(campaign.pk)
+    transaction.on_commit(lambda: queue_warm(campaign.pk))
+
+
+def queue_warm(campaign_id: int) -> None:
+    """Queue the task that fills the campaign's read caches (campaigns.selectors.warm). A bulk
+    link calls this once per account: one task per few seconds is enough, since the task reads
+    the figures as they are when it runs. A broker that cannot take it only costs speed."""
+    from django.core.cache import cache
+
+    from campaigns.tasks import detect_warm_campaign
+
+    try:
+        if cache.add(f"campaign-warm-queued:{campaign_id}", 1, WARM_DEBOUNCE_SECONDS):
+            detect_warm_campaign.apply_async((campaign_id,), countdown=WARM_DEBOUNCE_SECONDS)
+    except Exception:
+        logger.warning("could not queue the cache warm-up of campaign %d", campaign_id, exc_info=True)
+
+
+# Changes within this many seconds share one warm-up, which starts after them.
+WARM_DEBOUNCE_SECONDS = 3

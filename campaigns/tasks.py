@@ -30,6 +30,16 @@ def export_packet(packet_id: int) -> None:
     service.execute_packet(packet_id)
 
 
+@shared_task(ignore_result=True)
+def detect_warm_campaign(campaign_id: int) -> None:
+    """Fill a campaign's read caches after detection or a membership change (queue ``detect``)."""
+    from campaigns import selectors
+
+    campaign = selectors.campaign_detail(campaign_id)
+    if campaign is not None:
+        selectors.warm(campaign)
+
+
 def _send_after_commit(task, ids: list[int]) -> None:
     from django.db import transaction
 

@@ -239,6 +239,9 @@ CACHES = {
         "KEY_PREFIX": f"copycat:{DATABASES['default']['NAME']}",
     }
 }
+# Campaign reads (shared values, candidates, timelines) are cached under keys that move with the
+# campaign's figures, so they can live this long; a task fills them after every change.
+CAMPAIGN_CACHE_SECONDS = env_int("CAMPAIGN_CACHE_SECONDS", 6 * 3600)
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
 

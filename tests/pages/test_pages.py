@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.factories import T0
@@ -234,3 +236,18 @@ def test_ingest_runs_poll_only_while_a_run_is_active(login, world):
     world["run"].status = "running"
     world["run"].save()
     assert b"every 2s" in client.get(reverse("ingest:runs")).content
+
+
+def test_a_warmed_campaign_opens_without_scanning_its_members_requests(login, world):
+    # Detection and every membership change queue selectors.warm; for thousands of members the
+    # scan it saves took seconds, so the first analyst to open the case would wait for it.
+    from campaigns import selectors
+
+    c = world["campaign"]
+    selectors.warm(c)
+    client = login("viewer")
+    with CaptureQueriesContext(connection) as queries:
+        infra = client.get(reverse("campaigns:infra", args=[c.pk])).content.decode()
+        candidates = client.get(reverse("campaigns:candidates", args=[c.pk])).content.decode()
+    assert "203.0.113.7" in infra and "acct_candidate" in candidates
+    assert not [q["sql"] for q in queries.captured_queries if "FROM request " in q["sql"]]

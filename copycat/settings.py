@@ -192,10 +192,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "copycat.api.exception_handler",
     # orjson: rendering a timeline's thousands of points with the json module took a third of
-    # the request; OPT_UTC_Z keeps UTC times ending in "Z", as DRF's own encoder writes them.
+    # the request. OPT_UTC_Z keeps UTC times ending in "Z" and OPT_NON_STR_KEYS writes the
+    # integer keys of list-field errors ({"link": {"0": ...}}), as DRF's own encoder does.
     "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer",
                                  "rest_framework.renderers.BrowsableAPIRenderer"],
-    "ORJSON_RENDERER_OPTIONS": (orjson.OPT_UTC_Z,),
+    "ORJSON_RENDERER_OPTIONS": (orjson.OPT_UTC_Z, orjson.OPT_NON_STR_KEYS),
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser",
                                "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],

@@ -31,11 +31,12 @@
     var fig = readFigure(el.dataset.figure);
     if (!fig) { return; }
     el.dataset.drawn = "1";
-    // plotly.js names two CDNs (cdn.plot.ly topojson, jsdelivr map icons) that only map traces
-    // use; Copycat draws none, and pointing topojson at our own origin keeps even a stray map
-    // from reaching the internet (the CSP's connect-src 'self' would refuse it anyway).
+    // static/vendor/plotly.min.js is plotly.js's cartesian build (no map code). Two defaults in it
+    // still name outside hosts: the topojson CDN (geo traces, not in this build) and the Chart
+    // Studio link (off unless showLink); both are pinned to our origin or off here, and the CSP's
+    // connect-src 'self' would refuse them anyway.
     var config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["toImage", "sendDataToCloud"],
-                   topojsonURL: "/static/vendor/topojson/" };
+                   topojsonURL: "/static/vendor/topojson/", showLink: false, showEditInChartStudio: false };
     window.Plotly.newPlot(el, fig.data || [], fig.layout || {}, config).then(function () {
       if (!el.dataset.zoomUrl) { return; }
       el.on("plotly_relayout", function (ev) {

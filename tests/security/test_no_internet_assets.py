@@ -1,5 +1,6 @@
 """Pages load nothing from the internet: templates and our own scripts name no outside host,
-and the only outside URLs inside vendored plotly.js belong to map traces Copycat never draws."""
+and vendored plotly.js is the cartesian build: no map code, and its only outside hosts that code
+could reach are two config defaults our page script overrides."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTSIDE = re.compile(r"https?://(?!127\.0\.0\.1|localhost)[\w.-]+")
-# Map traces only: topojson for geo maps, maki icons for mapbox layers.
-PLOTLY_KNOWN = {"https://cdn.plot.ly", "https://cdn.jsdelivr.net"}
+# Config defaults copycat.js overrides: topojsonURL (geo traces, not in this build) and the
+# Chart Studio link (showLink). The rest are licence and documentation references in comments
+# and error messages, which nothing fetches.
+PLOTLY_REACHABLE = {"cdn.plot.ly", "cloud.plotly.com"}
+PLOTLY_REFERENCES = {"feross.org", "getify.mit-license.org", "syntheti.cc", "github.com", "plotly.com", "www.w3.org"}
 
 
 def test_templates_and_our_scripts_name_no_outside_host():
@@ -19,9 +23,13 @@ def test_templates_and_our_scripts_name_no_outside_host():
         assert not OUTSIDE.findall(path.read_text()), path
 
 
-def test_vendored_plotly_names_only_its_map_cdns_and_maps_are_never_drawn():
+def test_vendored_plotly_is_the_cartesian_build_and_its_outside_defaults_are_overridden():
     plotly = (ROOT / "static/vendor/plotly.min.js").read_text()
-    assert set(re.findall(r"https://cdn\.[\w.]+", plotly)) <= PLOTLY_KNOWN
+    assert "plotly.js (cartesian - minified)" in plotly[:200]
+    hosts = set(re.findall(r"https?://([\w.-]+)", plotly))
+    assert hosts <= PLOTLY_REACHABLE | PLOTLY_REFERENCES, hosts - PLOTLY_REACHABLE - PLOTLY_REFERENCES
+    script = (ROOT / "static/js/copycat.js").read_text()
+    assert "showLink: false" in script
     charts = "".join(p.read_text() for p in ROOT.glob("*/charts.py"))
     assert charts and not re.search(r"Scatter(geo|mapbox|map)\b|Choropleth|Densitymap", charts)
     assert 'topojsonURL: "/static/vendor/topojson/"' in (ROOT / "static/js/copycat.js").read_text()

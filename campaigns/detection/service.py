@@ -194,21 +194,6 @@ def detect_groups(since=None, until=None, progress=lambda phase, p: None) -> tup
     return out, counts
 
 
-def refresh_campaign_rollups(campaign_id: int) -> None:
-    """Rebuild campaign_hour for one campaign from account_hour of its active members."""
-    with connection.cursor() as cur:
-        cur.execute("DELETE FROM campaign_hour WHERE campaign_id = %s", [campaign_id])
-        cur.execute("""
-            INSERT INTO campaign_hour (campaign_id, hour, model_id, category_id, requests, input_tokens,
-                                       output_tokens, reasoning_requests, accounts)
-            SELECT %s, h.hour, h.model_id, h.category_id, sum(h.requests), sum(h.input_tokens),
-                   sum(h.output_tokens), sum(h.reasoning_requests), count(DISTINCT h.account_id)
-            FROM account_hour h JOIN membership m ON m.account_id = h.account_id
-            WHERE m.campaign_id = %s AND m.active
-            GROUP BY h.hour, h.model_id, h.category_id
-        """, [campaign_id, campaign_id])
-
-
 def reap_stale_runs(older_than: float | None = None) -> list[int]:
     """Runs to send to a worker again: those whose worker died, and queued ones whose message was lost.
 

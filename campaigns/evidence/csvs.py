@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 
 from accounts.models import IP_TYPES, Account
@@ -234,17 +234,65 @@ def write_timeline(path: Path, scope: Scope, redactor: Redactor) -> None:
         _copy(fh, query, _params(redactor, cid=scope.campaign_id))
 
 
+# Request-side infrastructure kinds: the request column grouped on, and how its value reads.
 REQUEST_KINDS = {
-    # kind: (SQL of the raw value, redaction label or None)
-    "ip": ("host(r.ip)", "ip"),
-    "ip_network": (_NET.format("r.ip"), "net"),
-    "asn": ("r.asn::text", None),
-    "country": ("c.value", None),
-    "ip_type": (_IP_TYPE.format("r.ip_type"), None),
-    "user_agent": ("ua.value", None),
-    "client_fingerprint": ("cf.value", None),
-    "template_hash": ("t.value", None),
+    # kind: (grouped column, SQL of the value's text from the aggregated row, redaction label or None)
+    "ip": ("r.ip", "host(g.ip)", "ip"),
+    "asn": ("r.asn", "g.asn::text", None),
+    "country": ("r.country_id", "c.value", None),
+    "ip_type": ("r.ip_type", _IP_TYPE.format("g.ip_type"), None),
+    "user_agent": ("r.user_agent_id", "ua.value", None),
+    "client_fingerprint": ("r.client_fingerprint_id", "cf.value", None),
+    "template_hash": ("r.template_id", "t.value", None),
 }
+# ip_network is derived from the per-account ip rows, not grouped from requests again.
+_NETWORK = ("ip_network", None, "net")
+
+
+def _infrastructure_query(redactor: Redactor) -> str:
+    """One pass over the members' requests, grouped per account on the raw column of every kind
+    at once (GROUPING SETS on integers and addresses), then per value; text is made only for the
+    values written, not per request or per account (a proxy pool gives each account hundreds)."""
+    columns = [col.split(".")[1] for col, _, _ in REQUEST_KINDS.values()]
+    sets = ", ".join(f"(r.account_id, r.{col})" for col in columns)
+    flags = ", ".join(f"r.{col}" for col in columns)
+    # GROUPING() has one bit per argument, set when that column is not grouped in the row's set.
+    full = (1 << len(columns)) - 1
+    kind_of = f"CASE GROUPING({flags}) " + " ".join(
+        f"WHEN {full ^ (1 << (len(columns) - 1 - i))} THEN '{kind}'" for i, kind in enumerate(REQUEST_KINDS)) + " END"
+    texts = " ".join(f"WHEN '{kind}' THEN {expr}" for kind, (_, expr, _) in REQUEST_KINDS.items())
+    labels = {kind: label for kind, (_, _, label) in REQUEST_KINDS.items()} | {_NETWORK[0]: _NETWORK[2]}
+    shown = "v.value"
+    if redactor.enabled:
+        shown = "CASE v.kind " + " ".join(f"WHEN '{kind}' THEN '{label}:' || {sql_hmac('v.value')}"
+                                          for kind, label in labels.items() if label) + " ELSE v.value END"
+    raw = ", ".join(columns)
+    return f"""
+          WITH grouped AS MATERIALIZED (
+            SELECT r.account_id, {flags}, {kind_of} AS kind, count(*) AS n, min(r.ts) AS first, max(r.ts) AS last
+            FROM request r
+            WHERE r.account_id IN (SELECT account_id FROM membership WHERE campaign_id = %(cid)s AND active)
+              AND r.ts >= %(start)s AND r.ts <= %(end)s
+            GROUP BY GROUPING SETS ({sets})
+          ), per_value AS (
+            SELECT kind, {raw}, count(*) AS accounts, sum(n) AS requests, min(first) AS first, max(last) AS last
+            FROM grouped GROUP BY kind, {raw}
+          ), networks AS (
+            SELECT account_id, network(set_masklen(ip, CASE WHEN family(ip) = 4 THEN 24 ELSE 48 END)) AS net,
+                   sum(n) AS n, min(first) AS first, max(last) AS last
+            FROM grouped WHERE kind = 'ip' AND ip IS NOT NULL GROUP BY 1, 2
+          ), v AS (
+            SELECT g.kind, CASE g.kind {texts} END AS value, g.accounts, g.requests, g.first, g.last
+            FROM per_value g
+            LEFT JOIN lookup_country c ON g.kind = 'country' AND c.id = g.country_id
+            LEFT JOIN lookup_user_agent ua ON g.kind = 'user_agent' AND ua.id = g.user_agent_id
+            LEFT JOIN lookup_client_fingerprint cf ON g.kind = 'client_fingerprint' AND cf.id = g.client_fingerprint_id
+            LEFT JOIN lookup_template t ON g.kind = 'template_hash' AND t.id = g.template_id
+            UNION ALL
+            SELECT '{_NETWORK[0]}', net::text, count(*), sum(n), min(first), max(last) FROM networks GROUP BY net
+          )
+          SELECT v.kind, {shown} AS shown, v.accounts, v.requests, {_TS.format('v.first')}, {_TS.format('v.last')}, NULL
+          FROM v WHERE v.value IS NOT NULL ORDER BY v.kind, v.requests DESC, v.accounts DESC, shown"""
 
 
 def write_infrastructure(path: Path, scope: Scope, redactor: Redactor) -> None:
@@ -254,36 +302,15 @@ def write_infrastructure(path: Path, scope: Scope, redactor: Redactor) -> None:
     and value first, so counting accounts needs no DISTINCT sort); account-side values (payment,
     device, sign-up address) also say how many accounts anywhere carry them: rarity is the point.
     """
-    values = ", ".join(f"('{kind}', {expr})" for kind, (expr, _) in REQUEST_KINDS.items())
-    shown = "CASE v.kind " + " ".join(
-        f"WHEN '{kind}' THEN '{label}:' || {sql_hmac('v.value')}"
-        for kind, (_, label) in REQUEST_KINDS.items() if label and redactor.enabled) + " ELSE v.value END"
-    if not redactor.enabled:
-        shown = "v.value"
-    query = f"""
-        COPY (
-          WITH per_account AS (
-            SELECT r.account_id, x.kind, x.value, count(*) AS n, min(r.ts) AS first, max(r.ts) AS last
-            FROM request r
-            LEFT JOIN lookup_country c ON c.id = r.country_id
-            LEFT JOIN lookup_user_agent ua ON ua.id = r.user_agent_id
-            LEFT JOIN lookup_client_fingerprint cf ON cf.id = r.client_fingerprint_id
-            LEFT JOIN lookup_template t ON t.id = r.template_id
-            CROSS JOIN LATERAL (VALUES {values}) AS x(kind, value)
-            WHERE r.account_id IN (SELECT account_id FROM membership WHERE campaign_id = %(cid)s AND active)
-              AND r.ts >= %(start)s AND r.ts <= %(end)s AND x.value IS NOT NULL
-            GROUP BY r.account_id, x.kind, x.value
-          ), v AS (
-            SELECT kind, value, count(*) AS accounts, sum(n) AS requests, min(first) AS first, max(last) AS last
-            FROM per_account GROUP BY kind, value
-          )
-          SELECT v.kind, {shown} AS shown, v.accounts, v.requests, {_TS.format('v.first')}, {_TS.format('v.last')}, NULL
-          FROM v ORDER BY v.kind, v.requests DESC, v.accounts DESC, shown
-        ) TO STDOUT WITH (FORMAT csv)"""
+    query = f"COPY ({_infrastructure_query(redactor)}) TO STDOUT WITH (FORMAT csv)"
     with _writer(path) as fh:
         _header(fh, INFRA_COLUMNS)
         if scope.start is not None:
-            _copy(fh, query, _params(redactor, cid=scope.campaign_id, start=scope.start, end=scope.end))
+            with transaction.atomic():
+                # The per-account groups of a big campaign (millions) hash in memory.
+                with connection.cursor() as cur:
+                    cur.execute("SELECT set_config('work_mem', '256MB', true)")
+                _copy(fh, query, _params(redactor, cid=scope.campaign_id, start=scope.start, end=scope.end))
         text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
         writer = csv.writer(text, lineterminator="\n")
         for row in account_infrastructure(scope, redactor):

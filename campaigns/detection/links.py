@@ -185,7 +185,7 @@ def scan_requests(universe: Universe, since, until) -> RequestScan:
     where, params = window_clause(since, until, "r.ts")
     n = universe.size
     requests, proxied, foreign = np.zeros(n), np.zeros(n), np.zeros(n)
-    incs, net6 = [], {}
+    incidences, net6 = _Incidences(), {}
     billing = universe.billing_cid
     for c in stream_arrays(_scan_sql(where), params, _SCAN_COLUMNS):
         ids = c["account_id"].astype(np.int64)
@@ -205,14 +205,55 @@ def scan_requests(universe: Universe, since, until) -> RequestScan:
             six = c["net"] < 0
             for key, text in zip(c["net"][six].tolist(), c["net6_text"][six].tolist()):
                 net6[(-1 - key) | (1 << 46)] = text
-        incs.append(_chunk_incidences(universe, c))
-        if len(incs) >= 8:  # merge as we go: duplicates across chunks collapse
-            incs = [_dedupe(*(np.concatenate(x) for x in zip(*incs)))]
-    if incs:
-        acct, kind, key = _dedupe(*(np.concatenate(x) for x in zip(*incs)))
-    else:
-        acct, kind, key = np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.int64)
+        incidences.add(*_chunk_incidences(universe, c))
+    acct, kind, key = incidences.result()
     return RequestScan(requests, proxied, foreign, acct, kind, key, net6)
+
+
+class _Incidences:
+    """Unique (account, kind, key) incidences gathered chunk by chunk, kept per kind.
+
+    Each kind's pending chunks are merged (duplicates across chunks collapse) once they hold a
+    quarter of the kind's merged rows (at least 262,144), so a merge's temporary arrays are
+    the size of one kind, not of everything gathered; accounts are kept as int32. The request
+    scan sets a detection run's peak memory on big worlds, and this is what it holds.
+    """
+
+    def __init__(self) -> None:
+        self.merged: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.pending: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def add(self, acct: np.ndarray, kind: np.ndarray, key: np.ndarray) -> None:
+        for code in np.unique(kind).tolist():
+            sel = kind == code
+            self.pending.setdefault(code, []).append((acct[sel].astype(np.int32), key[sel]))
+            waiting = sum(a.size for a, _ in self.pending[code])
+            if waiting >= max(self.merged.get(code, (np.zeros(0),))[0].size // 4, 1 << 18):
+                self._merge(code)
+
+    def _merge(self, code: int) -> None:
+        parts = self.pending.pop(code, [])
+        if code in self.merged:
+            parts.insert(0, self.merged.pop(code))
+        if not parts:
+            return
+        acct = np.concatenate([a for a, _ in parts])
+        key = np.concatenate([k for _, k in parts])
+        del parts
+        a, k = _unique_pairs(acct, key)
+        self.merged[code] = (a.astype(np.int32), k)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(account, kind, key), grouped by kind in kind order, as _dedupe gives them."""
+        for code in list(self.pending):
+            self._merge(code)
+        codes = sorted(self.merged)
+        if not codes:
+            return np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.int64)
+        acct = np.concatenate([self.merged[c][0] for c in codes]).astype(np.int64)
+        kind = np.concatenate([np.full(self.merged[c][0].size, c, np.int16) for c in codes])
+        key = np.concatenate([self.merged.pop(c)[1] for c in codes])
+        return acct, kind, key
 
 
 @dataclass
@@ -248,14 +289,15 @@ def shared_values(universe: Universe, since, until, scan: RequestScan | None = N
     """Collect values, keep those shared by accounts of two or more organisations.
 
     Sign-up and billing values come from ``account`` (small); traffic values from the request
-    scan. Values are integer keys per kind; rarity and the organisation test are numpy.
+    scan, whose incidence arrays this consumes (they are set to None). Values are integer keys
+    per kind; rarity and the organisation test are numpy.
     """
     n = max(universe.size, 2)
     if scan is None:
         scan = scan_requests(universe, since, until)
     rows = copy_arrays(f"SELECT * FROM ({_account_values_sql()}) x", [], ["account_id", "kind", "value"])
     strings: dict[int, np.ndarray] = {}
-    accts, kinds, keys = [scan.acct], [scan.kind], [scan.key]
+    accts, kinds, keys = [], [], []
     if rows["account_id"].size:
         ra = universe.index_of(rows["account_id"].astype(np.int64))
         rk = rows["kind"].astype(np.int16)
@@ -267,7 +309,15 @@ def shared_values(universe: Universe, since, until, scan: RequestScan | None = N
             accts.append(ra[sel])
             kinds.append(np.full(int(sel.sum()), code, np.int16))
             keys.append(inv.astype(np.int64))
-    acct, kind, key = _dedupe(np.concatenate(accts), np.concatenate(kinds), np.concatenate(keys))
+    # The scan's incidences are unique already and of other kinds than the account values, so
+    # only the account values are deduplicated; the scan's arrays are let go once joined.
+    if accts:
+        accts, kinds, keys = _dedupe(np.concatenate(accts), np.concatenate(kinds), np.concatenate(keys))
+        accts, kinds, keys = [accts], [kinds], [keys]
+    acct, kind, key = (np.concatenate([first, *rest]) for first, rest in
+                       ((scan.acct, accts), (scan.kind, kinds), (scan.key, keys)))
+    scan.acct = scan.kind = scan.key = None
+    del accts, kinds, keys
     if acct.size == 0:
         z = np.zeros(0, np.int64)
         return SharedValues(z, z, np.zeros(0, np.int16), np.zeros(0, object), z, np.zeros(0))
@@ -318,22 +368,33 @@ def candidate_pairs(sv: SharedValues, universe: Universe, neighbours: int = 4, r
     order = np.lexsort((rng.random(a.size), v))
     a, v = a[order], v[order]
     bounds = np.r_[0, np.flatnonzero(np.diff(v)) + 1, v.size]
+    del order, v, group, start, rank, keep, k, kind
     sizes = np.diff(bounds)
-    pos = np.arange(v.size) - np.repeat(bounds[:-1], sizes)
+    pos = np.arange(a.size) - np.repeat(bounds[:-1], sizes)
     size_of = np.repeat(sizes, sizes)
     first_of = np.repeat(bounds[:-1], sizes)
-    out = []
+    del bounds, sizes
     small = size_of <= 2 * neighbours + 1
+    # Each offset's pairs are packed into one int64 (smaller account first) and deduplicated at
+    # once, instead of all offsets' pairs held side by side as two int64 columns: the links
+    # phase sets a detection run's peak memory (measured on the demo world).
+    span = np.int64(universe.size + 1)
+    keys = []
     for d in range(1, 2 * neighbours + 1):
         # Small values: every pair once (no wrap); big values: `neighbours` offsets round the ring.
         sel = (small & (pos + d < size_of)) | (~small & (d <= neighbours))
-        j = first_of + (pos + d) % size_of
-        out.append(np.stack([a[sel], a[j[sel]]], axis=1))
-    pairs = np.concatenate(out)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    pairs.sort(axis=1)
-    key = np.unique(pairs[:, 0] * np.int64(universe.size + 1) + pairs[:, 1])
-    return np.stack([key // (universe.size + 1), key % (universe.size + 1)], axis=1)
+        i = a[sel]
+        j = a[(first_of + (pos + d) % size_of)[sel]]
+        del sel
+        lo, hi = np.minimum(i, j), np.maximum(i, j)
+        del i, j
+        distinct = lo != hi
+        keys.append(np.unique(lo[distinct] * span + hi[distinct]))
+        del lo, hi, distinct
+    del pos, size_of, first_of, small
+    key = np.unique(np.concatenate(keys))
+    del keys
+    return np.stack([key // span, key % span], axis=1)
 
 
 def kind_matrices(sv: SharedValues, n_accounts: int, cap: int = 64) -> dict[int, sp.csr_matrix]:

@@ -8,6 +8,7 @@ behaviour score against the baseline -> explanations -> reconciliation with camp
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from datetime import timedelta
 
@@ -81,11 +82,15 @@ class _Progress:
     def __init__(self, run_id: int):
         self.run_id, self.timings, self.t = run_id, {}, time.monotonic()
         self.phase = None
+        # The process's peak RSS when each phase ends: the phase where it grows is the one to
+        # look at when a big world nears the memory budget.
+        self.peak_rss_mb: dict[str, int] = {}
 
     def __call__(self, phase: str, progress: float) -> None:
         now = time.monotonic()
         if self.phase:
             self.timings[self.phase] = round(now - self.t, 2)
+            self.peak_rss_mb[self.phase] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         self.phase, self.t = phase, now
         DetectionRun.objects.filter(pk=self.run_id).update(phase=phase, progress=progress,
                                                            heartbeat_at=timezone.now(), timings=self.timings)
@@ -115,6 +120,7 @@ def execute_run(run_id: int) -> DetectionRun | None:
                                                       finished_at=timezone.now())
         raise
     progress.timings["total"] = round(time.monotonic() - t0, 2)
+    counts["peak_rss_mb"] = progress.peak_rss_mb
     DetectionRun.objects.filter(pk=run_id).update(status=DetectionRun.Status.DONE, finished_at=timezone.now(),
                                                   counts=counts, timings=progress.timings, progress=1.0)
     run.refresh_from_db()

@@ -35,3 +35,6 @@ class Command(BaseCommand):
             f"campaigns created {c.get('created', 0)}, updated {c.get('updated', 0)}, members added "
             f"{c.get('added', 0)}, removed {c.get('removed', 0)}")
         self.stdout.write("phases: " + ", ".join(f"{k} {v}s" for k, v in run.timings.items()))
+        if c.get("peak_rss_mb"):
+            self.stdout.write("peak memory after each phase: "
+                              + ", ".join(f"{k} {v:,} MB" for k, v in c["peak_rss_mb"].items()))

@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--only", default="", help="time only the endpoints whose name contains this text")
     args = parser.parse_args()
     ids = setup(args.truth)
     server = subprocess.Popen(
@@ -128,7 +129,7 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        paths = list(endpoints(ids).items())
+        paths = [(name, path) for name, path in endpoints(ids).items() if args.only in name]
         warm = {name: [] for name, _ in paths}
         client(args.port, ids["token"], paths * 3, time.perf_counter() + 3, warm, [])
         results = {name: [] for name, _ in paths}

@@ -68,8 +68,6 @@ def run_detection(user=None, since=None, until=None) -> DetectionRun:
     """Foreground run (the ``detect`` command): same code path as the Celery task."""
     run = start_run(user=user, since=since, until=until, enqueue=False)
     execute_run(run.pk)
-    # Member lists, timelines and candidates are planned from these right after.
-    db.refresh_statistics(_WRITTEN_TABLES)
     run.refresh_from_db()
     return run
 
@@ -123,6 +121,10 @@ def execute_run(run_id: int) -> DetectionRun | None:
     counts["peak_rss_mb"] = progress.peak_rss_mb
     DetectionRun.objects.filter(pk=run_id).update(status=DetectionRun.Status.DONE, finished_at=timezone.now(),
                                                   counts=counts, timings=progress.timings, progress=1.0)
+    # Member lists, timelines and candidates are planned from these right after, in the worker
+    # path too: where autovacuum is off (this machine) a never-analysed membership table made
+    # the member list sort all 1,500 members of a campaign per page (9 ms instead of 0.8 ms).
+    db.refresh_statistics(_WRITTEN_TABLES)
     run.refresh_from_db()
     return run
 

@@ -74,3 +74,27 @@ def test_request_detection_is_debounced():
     assert request_detection() is None
     DetectionRun.objects.filter(pk=first.pk).update(status=DetectionRun.Status.DONE)
     assert request_detection() is not None
+
+
+def test_a_run_through_the_worker_leaves_fresh_planner_statistics_on_what_it_wrote(tmp_path):
+    # Where autovacuum is off or behind, a never-analysed membership table made the member
+    # list sort every member of a campaign per page; the Celery task must refresh them too.
+    from django.db import connection
+
+    from campaigns import tasks
+    from campaigns.detection.service import start_run
+
+    accounts, requests = background()
+    for k in range(4):
+        more_accounts, more_requests = ring(f"r{k}", 60, card=f"fp_r{k}", template=f"tpl_r{k}", net=f"198.51.{k}")
+        accounts, requests = accounts + more_accounts, requests + more_requests
+    load(tmp_path, "w", accounts, requests)
+    run = start_run(enqueue=False)
+    tasks.detect(run.pk)
+    assert DetectionRun.objects.get(pk=run.pk).status == DetectionRun.Status.DONE
+    with connection.cursor() as cur:
+        cur.execute("SELECT n_live_tup, greatest(last_analyze, last_autoanalyze) FROM pg_stat_user_tables "
+                    "WHERE relname = 'membership'")
+        live, analysed = cur.fetchone()
+    assert Membership.objects.filter(active=True).count() >= 240, Campaign.objects.values_list("member_count")
+    assert live >= 240 and analysed is not None

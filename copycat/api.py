@@ -12,7 +12,7 @@ from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import exceptions, pagination, permissions, status
+from rest_framework import authentication, exceptions, pagination, permissions, status
 from rest_framework.response import Response
 
 from campaigns.errors import Conflict, InvalidInput, NotFound
@@ -106,7 +106,35 @@ def not_found(request, *args, **kwargs):
 not_found.login_required = False
 
 
-# --- permissions ----------------------------------------------------------------------------
+# --- authentication and permissions --------------------------------------------------------
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    """DRF's token check, with the user's role names read in the same query.
+
+    Every API call checks the role (HasRole) and most serializers ask it again; with DRF's own
+    class that was a second query per call, a tenth of an API worker's time under load. Nothing
+    is cached across requests, so a revoked token or a changed role takes effect on the next call.
+    """
+
+    def authenticate_credentials(self, key):
+        from django.contrib.auth.models import Group
+        from django.contrib.postgres.expressions import ArraySubquery
+        from django.db.models import OuterRef
+        from rest_framework.authtoken.models import Token
+
+        group_names = Group.objects.filter(user=OuterRef("user_id")).values("name")
+        try:
+            token = (Token.objects.select_related("user").annotate(group_names=ArraySubquery(group_names))
+                     .get(key=key))
+        except Token.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        roles.remember_groups(token.user, token.group_names)
+        return token.user, token
+
+
 
 
 class HasRole(permissions.BasePermission):

@@ -32,13 +32,21 @@ ACTIONS = {
 }
 
 
+def remember_groups(user, names) -> None:
+    """Attach group names read together with the user (API token check) so ``role_of`` needs
+    no query of its own for this request's user object."""
+    user._copycat_group_names = frozenset(names)
+
+
 def role_of(user) -> str | None:
     """The highest role the user holds, or None (a user without a role sees nothing)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return None
     if user.is_superuser:
         return ADMIN
-    names = {g.name for g in user.groups.all()}
+    names = getattr(user, "_copycat_group_names", None)
+    if names is None:
+        names = {g.name for g in user.groups.all()}
     held = [r for r in ROLES if r in names]
     return held[-1] if held else None
 

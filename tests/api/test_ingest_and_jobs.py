@@ -103,7 +103,7 @@ def test_ingest_runs_list_detail_and_rejected(api, django_assert_max_num_queries
         RejectedRecord.objects.create(run=run, line=line, field="ts", reason="not a timestamp", raw="{}")
     for _ in range(10):
         IngestRun.objects.create(path="/x/accounts.csv", kind="accounts", source="drop_folder")
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(3):
         listed = api["viewer"].get("/api/v1/ingest/runs/").json()["results"]
     assert len(listed) == 11
     assert [r["id"] for r in api["viewer"].get("/api/v1/ingest/runs/?has_rejections=true").json()["results"]] == [

@@ -76,7 +76,9 @@ def _lookup_id(model, value: str) -> int:
 
 class AccountFilterSet(filters.FilterSet):
     q = filters.CharFilter(method="filter_q", label="Account id or e-mail starts with")
-    status = filters.MultipleChoiceFilter(choices=Account.Status.choices)
+    # distinct=False (django-filter's default is True): status is a column of the row, and
+    # DISTINCT made PostgreSQL sort every matching account to show one page.
+    status = filters.MultipleChoiceFilter(choices=Account.Status.choices, distinct=False)
     org = filters.CharFilter(field_name="org__value", label="Organisation id")
     country = filters.CharFilter(method="filter_country", label="Sign-up or billing country (ISO 3166 alpha-2)")
     signup_ip = IPFilter(field_name="signup_ip")

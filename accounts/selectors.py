@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils.dateparse import parse_datetime
 
@@ -120,6 +120,21 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return ts, request_id
 
 
+# The request's id columns shown by value: (foreign key, column of the related row).
+REQUEST_LOOKUPS = (("api_key", "key_id"), ("model", "value"), ("category", "value"), ("country", "value"),
+                   ("user_agent", "value"), ("client_fingerprint", "value"), ("template", "value"))
+
+
+def _lookup_values() -> dict[str, Subquery]:
+    """``<fk>_value`` annotations, one scalar subquery per lookup. Joining the seven tables
+    instead (select_related) cost PostgreSQL 11 ms of join-order planning for a 1 ms page."""
+    out = {}
+    for fk, column in REQUEST_LOOKUPS:
+        related = Request._meta.get_field(fk).related_model
+        out[f"{fk}_value"] = Subquery(related.objects.filter(pk=OuterRef(f"{fk}_id")).values(column)[:1])
+    return out
+
+
 def keyset_requests(qs: QuerySet[Request], *, cursor: str | None = None, limit: int = 100) -> RequestPage:
     """One page of ``qs``, newest first, keyset-paginated on (ts, request_id).
 
@@ -127,7 +142,7 @@ def keyset_requests(qs: QuerySet[Request], *, cursor: str | None = None, limit: 
     the row comparison then settles ties on ``ts``. Never OFFSET: page 10,000 costs what page 1
     costs.
     """
-    qs = qs.select_related("api_key", "model", "category", "country", "user_agent", "client_fingerprint", "template")
+    qs = qs.annotate(**_lookup_values())
     if cursor:
         ts, request_id = decode_cursor(cursor)
         qs = qs.filter(ts__lte=ts).filter(Q(ts__lt=ts) | Q(request_id__lt=request_id))
@@ -147,8 +162,9 @@ def account_requests(account: Account, *, requests: QuerySet[Request] | None = N
 
 
 def request_rows(rows: list[Request], *, revealed: bool) -> list[dict]:
-    """Rows of a request page as the pages show them (lookups came with ``keyset_requests``'s
-    joins); IPs and prompt excerpts masked unless ``revealed``. Two queries: excerpts, account ids."""
+    """Rows of a request page as the pages show them (lookup values came with
+    ``keyset_requests``); IPs and prompt excerpts masked unless ``revealed``. Two queries:
+    excerpts, account ids."""
     from accounts.masking import mask_ip
     from accounts.models import IP_TYPES, RequestExcerpt
 
@@ -157,19 +173,17 @@ def request_rows(rows: list[Request], *, revealed: bool) -> list[dict]:
     accounts = dict(Account.objects.filter(id__in={r.account_id for r in rows})
                     .values_list("id", "account_id")) if rows else {}
 
-    def name(obj) -> str:
-        return getattr(obj, "value", "") or ""
-
     out = []
     for r in rows:
         excerpt = excerpts.get(r.request_id)
         out.append({
             "request_id": r.request_id, "ts": r.ts, "account_pk": r.account_id,
-            "account_id": accounts.get(r.account_id, "?"), "model": name(r.model), "category": name(r.category),
-            "country": name(r.country), "asn": r.asn,
+            "account_id": accounts.get(r.account_id, "?"), "model": r.model_value or "",
+            "category": r.category_value or "", "country": r.country_value or "", "asn": r.asn,
             "ip_type": IP_TYPES[r.ip_type] if r.ip_type is not None and 0 <= r.ip_type < len(IP_TYPES) else "",
             "ip": mask_ip(r.ip, revealed), "status_code": r.status_code, "input_tokens": r.input_tokens,
-            "output_tokens": r.output_tokens, "template": name(r.template), "client": name(r.client_fingerprint),
+            "output_tokens": r.output_tokens, "template": r.template_value or "",
+            "client": r.client_fingerprint_value or "",
             "reasoning": r.reasoning_requested,
             "excerpt": (excerpt if revealed else f"(hidden, {len(excerpt)} characters)") if excerpt else "",
         })

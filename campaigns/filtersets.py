@@ -66,8 +66,8 @@ class DateOrDateTimeFilter(filters.Filter):
 
 class CampaignFilterSet(filters.FilterSet):
     q = filters.CharFilter(method="filter_q", label="Name, summary or attribution contains (or the id)")
-    status = filters.MultipleChoiceFilter(choices=Campaign.Status.choices)
-    severity = filters.MultipleChoiceFilter(choices=Campaign.Severity.choices)
+    status = filters.MultipleChoiceFilter(choices=Campaign.Status.choices, distinct=False)
+    severity = filters.MultipleChoiceFilter(choices=Campaign.Severity.choices, distinct=False)
     assignee = filters.CharFilter(method="filter_assignee", label="Assignee user name ('none' for unassigned)")
     min_score = filters.NumberFilter(field_name="score", lookup_expr="gte", label="Score at least")
     max_score = filters.NumberFilter(field_name="score", lookup_expr="lte", label="Score at most")
@@ -139,7 +139,7 @@ class NoteFilterSet(filters.FilterSet):
 
 
 class DetectionRunFilterSet(filters.FilterSet):
-    status = filters.MultipleChoiceFilter(choices=DetectionRun.Status.choices)
+    status = filters.MultipleChoiceFilter(choices=DetectionRun.Status.choices, distinct=False)
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
 
@@ -150,7 +150,7 @@ class DetectionRunFilterSet(filters.FilterSet):
 
 class EvidencePacketFilterSet(filters.FilterSet):
     campaign = filters.NumberFilter(field_name="campaign_id")
-    status = filters.MultipleChoiceFilter(choices=EvidencePacket.Status.choices)
+    status = filters.MultipleChoiceFilter(choices=EvidencePacket.Status.choices, distinct=False)
     redacted = filters.BooleanFilter(field_name="redacted")
 
     class Meta:

@@ -12,7 +12,7 @@ from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import authentication, exceptions, pagination, permissions, status
+from rest_framework import authentication, exceptions, pagination, permissions, relations, status
 from rest_framework.response import Response
 
 from campaigns.errors import Conflict, InvalidInput, NotFound
@@ -152,6 +152,49 @@ class HasRole(permissions.BasePermission):
 def require(user, action: str) -> None:
     """roles.require, for views that write without a service doing the check."""
     roles.require(user, action)
+
+
+# --- serialization --------------------------------------------------------------------------
+
+
+class FlatRepresentation:
+    """Serializer mixin: the same output as DRF's field-by-field walk, several times faster.
+
+    Lists of requests, accounts and members are up to hundreds of rows a call, and DRF's walk
+    (get_attribute, SkipField checks, isinstance tests per field) was most of those calls'
+    time. The plan (field name, attribute path, how to represent) is built once per serializer
+    instance, so once per list; each value still goes through its field's own
+    ``to_representation``. A primary-key related field reads the ``<fk>_id`` column, as DRF's
+    own shortcut does. tests/api/test_flat_representation.py holds the output equal to DRF's.
+    """
+
+    def _flat_plan(self, instance):
+        plan = getattr(self, "_flat_plan_cache", None)
+        if plan is None:
+            plan = [self._flat_step(field, instance) for field in self._readable_fields]
+            self._flat_plan_cache = plan
+        return plan
+
+    @staticmethod
+    def _flat_step(field, instance):
+        if isinstance(field, relations.ManyRelatedField):
+            raise TypeError(f"{field.field_name}: FlatRepresentation does not handle many-related fields")
+        if isinstance(field, relations.RelatedField) and field.use_pk_only_optimization():
+            attname = type(instance)._meta.get_field(field.source).attname
+            return field.field_name, (attname,), lambda pk, f=field: f.to_representation(relations.PKOnlyObject(pk))
+        path = () if field.source == "*" else tuple(field.source_attrs)
+        return field.field_name, path, field.to_representation
+
+    def to_representation(self, instance):
+        out = {}
+        for name, path, represent in self._flat_plan(instance):
+            value = instance
+            for attr in path:
+                value = value.get(attr) if isinstance(value, dict) else getattr(value, attr, None)
+                if value is None:
+                    break
+            out[name] = None if value is None else represent(value)
+        return out
 
 
 # --- pagination -----------------------------------------------------------------------------

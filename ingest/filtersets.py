@@ -9,7 +9,7 @@ from ingest.services import KINDS
 
 
 class IngestRunFilterSet(filters.FilterSet):
-    status = filters.MultipleChoiceFilter(choices=IngestRun.Status.choices)
+    status = filters.MultipleChoiceFilter(choices=IngestRun.Status.choices, distinct=False)
     kind = filters.ChoiceFilter(choices=[(k, k) for k in KINDS])
     source = filters.ChoiceFilter(choices=IngestRun.Source.choices)
     path = filters.CharFilter(field_name="path", lookup_expr="icontains", label="File path contains")

@@ -6,9 +6,10 @@ from rest_framework import serializers
 
 from accounts.models import IP_TYPES, Account, ApiKey, Request, Session
 from accounts.selectors import BREAKDOWNS, BUCKETS
+from copycat.api import FlatRepresentation
 
 
-class AccountSerializer(serializers.ModelSerializer):
+class AccountSerializer(FlatRepresentation, serializers.ModelSerializer):
     org = serializers.CharField(source="org.value", allow_null=True, default=None)
 
     class Meta:
@@ -20,7 +21,7 @@ class AccountSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AccountRefSerializer(serializers.ModelSerializer):
+class AccountRefSerializer(FlatRepresentation, serializers.ModelSerializer):
     """An account as other objects refer to it."""
 
     org = serializers.CharField(source="org.value", allow_null=True, default=None)
@@ -103,7 +104,7 @@ class TimelineSerializer(serializers.Serializer):
     points = TimelinePointSerializer(many=True)
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class ApiKeySerializer(FlatRepresentation, serializers.ModelSerializer):
     account = serializers.CharField(source="account.account_id")
 
     class Meta:
@@ -112,7 +113,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SessionSerializer(serializers.ModelSerializer):
+class SessionSerializer(FlatRepresentation, serializers.ModelSerializer):
     account = serializers.CharField(source="account.account_id")
     api_key = serializers.CharField(source="api_key.key_id", allow_null=True, default=None)
 
@@ -123,14 +124,15 @@ class SessionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RequestSerializer(serializers.ModelSerializer):
-    api_key = serializers.CharField(source="api_key.key_id", allow_null=True, default=None)
-    model = serializers.CharField(source="model.value", allow_null=True, default=None)
-    category = serializers.CharField(source="category.value", allow_null=True, default=None)
-    country = serializers.CharField(source="country.value", allow_null=True, default=None)
-    user_agent = serializers.CharField(source="user_agent.value", allow_null=True, default=None)
-    client_fingerprint = serializers.CharField(source="client_fingerprint.value", allow_null=True, default=None)
-    template_hash = serializers.CharField(source="template.value", allow_null=True, default=None)
+class RequestSerializer(FlatRepresentation, serializers.ModelSerializer):
+    # The *_value attributes are keyset_requests' annotations.
+    api_key = serializers.CharField(source="api_key_value", allow_null=True)
+    model = serializers.CharField(source="model_value", allow_null=True)
+    category = serializers.CharField(source="category_value", allow_null=True)
+    country = serializers.CharField(source="country_value", allow_null=True)
+    user_agent = serializers.CharField(source="user_agent_value", allow_null=True)
+    client_fingerprint = serializers.CharField(source="client_fingerprint_value", allow_null=True)
+    template_hash = serializers.CharField(source="template_value", allow_null=True)
     ip_type = serializers.SerializerMethodField()
 
     class Meta:

@@ -15,6 +15,7 @@ from campaigns.models import (
     Note,
     Signal,
 )
+from copycat.api import FlatRepresentation
 
 REASON_HELP = "Why: it goes into the audit trail and the evidence packet."
 BULK_MAX = 1000
@@ -30,7 +31,7 @@ class UsernameField(serializers.SlugRelatedField):
         super().__init__(**kwargs)
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSerializer(FlatRepresentation, serializers.ModelSerializer):
     assignee = UsernameField(read_only=True)
 
     class Meta:
@@ -67,7 +68,7 @@ class StatusChangeSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, help_text=REASON_HELP)
 
 
-class MembershipSerializer(serializers.ModelSerializer):
+class MembershipSerializer(FlatRepresentation, serializers.ModelSerializer):
     account = AccountRefSerializer(read_only=True)
     added_by = UsernameField(read_only=True)
     removed_by = UsernameField(read_only=True)
@@ -114,14 +115,14 @@ class BulkResultSerializer(serializers.Serializer):
     unlinked = serializers.ListField(child=serializers.CharField())
 
 
-class SignalSerializer(serializers.ModelSerializer):
+class SignalSerializer(FlatRepresentation, serializers.ModelSerializer):
     class Meta:
         model = Signal
         fields = ("id", "kind", "value", "member_count", "total_count", "weight", "text")
         read_only_fields = fields
 
 
-class NoteSerializer(serializers.ModelSerializer):
+class NoteSerializer(FlatRepresentation, serializers.ModelSerializer):
     author = UsernameField(read_only=True)
 
     class Meta:
@@ -181,7 +182,7 @@ class BlocklistSerializer(serializers.Serializer):
     ips = serializers.ListField(child=serializers.CharField())
 
 
-class DetectionRunSerializer(serializers.ModelSerializer):
+class DetectionRunSerializer(FlatRepresentation, serializers.ModelSerializer):
     requested_by = UsernameField(read_only=True)
 
     class Meta:
@@ -201,7 +202,7 @@ class DetectionStartSerializer(serializers.Serializer):
         return attrs
 
 
-class EvidencePacketSerializer(serializers.ModelSerializer):
+class EvidencePacketSerializer(FlatRepresentation, serializers.ModelSerializer):
     requested_by = UsernameField(read_only=True)
     download = serializers.SerializerMethodField()
 
@@ -222,7 +223,7 @@ class PacketRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, help_text=REASON_HELP)
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(FlatRepresentation, serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = ("id", "at", "actor_name", "action", "object_type", "object_id", "campaign", "reason", "data",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from copycat.api import FlatRepresentation
 from ingest.models import IngestRun, RejectedRecord
 from ingest.services import KINDS
 
 
-class IngestRunSerializer(serializers.ModelSerializer):
+class IngestRunSerializer(FlatRepresentation, serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True, allow_null=True, help_text="0..1 of the file read")
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
@@ -21,7 +22,7 @@ class IngestRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RejectedRecordSerializer(serializers.ModelSerializer):
+class RejectedRecordSerializer(FlatRepresentation, serializers.ModelSerializer):
     class Meta:
         model = RejectedRecord
         fields = ("id", "line", "field", "reason", "raw")

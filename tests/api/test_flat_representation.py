@@ -1,0 +1,71 @@
+"""FlatRepresentation (the fast path of the list serializers) gives exactly DRF's own output."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework import serializers
+
+from accounts import selectors
+from accounts.api import serializers as account_serializers
+from campaigns import services
+from campaigns.api import serializers as campaign_serializers
+from campaigns.models import AuditEvent, DetectionRun, EvidencePacket, Membership
+from copycat.api import FlatRepresentation
+from ingest.api import serializers as ingest_serializers
+from ingest.models import IngestRun, RejectedRecord
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def _drf(serializer_class, instance, context=None):
+    """What DRF's own field-by-field walk gives for ``instance``."""
+    return serializers.Serializer.to_representation(serializer_class(context=context or {}), instance)
+
+
+def _same(serializer_class, instances, context=None):
+    assert issubclass(serializer_class, FlatRepresentation)
+    flat = serializer_class(instances, many=True, context=context or {}).data
+    assert len(flat) == len(instances) > 0
+    for got, instance in zip(flat, instances, strict=True):
+        assert dict(got) == _drf(serializer_class, instance, context)
+
+
+def test_accounts_api_keys_sessions_and_requests(world):
+    member = world["members"][0]
+    member.org = None  # a null path on the way (org.value)
+    _same(account_serializers.AccountSerializer, [member, world["bystander"], *world["members"][1:]])
+    _same(account_serializers.AccountRefSerializer, [member, world["outsider"]])
+    _same(account_serializers.ApiKeySerializer, list(selectors.api_key_list()))
+    _same(account_serializers.SessionSerializer, list(selectors.session_list()))
+    page = selectors.account_requests(world["bystander"])  # no template: a null lookup value
+    rows = page.rows + selectors.account_requests(member).rows
+    assert any(r.template_value is None for r in rows) and any(r.template_value for r in rows)
+    _same(account_serializers.RequestSerializer, rows)
+
+
+def test_campaigns_members_runs_packets_and_audit(world):
+    lead = f.UserFactory(role="lead")
+    campaign = world["campaign"]
+    campaign.assignee = lead
+    campaign.save()
+    services.add_note(campaign, user=lead, text="a note")
+    Membership.objects.filter(account=world["members"][0]).update(added_by=lead)
+    _same(campaign_serializers.CampaignSerializer, [campaign, f.CampaignFactory()])  # assignee set and null
+    members = list(Membership.objects.filter(campaign=campaign).select_related("account__org", "added_by"))
+    _same(campaign_serializers.MembershipSerializer, members)
+    _same(campaign_serializers.NoteSerializer, list(campaign.notes.all()))
+    run = DetectionRun.objects.create(requested_by=lead, counts={"accounts": 3}, params={})
+    _same(campaign_serializers.DetectionRunSerializer, [run, DetectionRun.objects.create(params={})])
+    packet = EvidencePacket.objects.create(campaign=campaign, requested_by=lead, status=EvidencePacket.Status.DONE)
+    _same(campaign_serializers.EvidencePacketSerializer, [packet])
+    _same(campaign_serializers.AuditEventSerializer, list(AuditEvent.objects.all()))
+
+
+def test_ingest_runs_and_rejected_records(db):
+    done = IngestRun.objects.create(path="/x/requests.jsonl", kind="requests", source="command", status="done",
+                                    size_bytes=100, bytes_read=50, rejected_by_reason={"ts": 2})
+    queued = IngestRun.objects.create(path="/x/accounts.csv", kind="accounts", source="drop_folder")
+    _same(ingest_serializers.IngestRunSerializer, [done, queued])
+    RejectedRecord.objects.create(run=done, line=3, field="ts", reason="not a timestamp", raw="{}")
+    _same(ingest_serializers.RejectedRecordSerializer, list(RejectedRecord.objects.all()))

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDay
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Account, AccountHour, ApiKey, Request, Session, TrafficHour
@@ -63,7 +63,9 @@ def timeline_rows(hours: QuerySet[AccountHour], *, bucket: str = "hour", by: str
         raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
     if by not in BREAKDOWNS:
         raise ValueError(f"by must be one of {', '.join(BREAKDOWNS)}")
-    trunc = TruncHour("hour") if bucket == "hour" else TruncDay("hour")
+    # The rollup's hours are already whole hours: truncating them again only cost a Python
+    # time-zone conversion per row (a tenth of the account timeline's time).
+    trunc = F("hour") if bucket == "hour" else TruncDay("hour")
     group = ["t"] + ([f"{by}__value"] if by != "none" else [])
     rows = (
         hours.annotate(t=trunc)

@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--only", default="", help="time only the endpoints whose name contains this text")
+    parser.add_argument("--each", type=float, default=0,
+                        help="then load each endpoint alone for this many seconds (0: skip)")
     args = parser.parse_args()
     ids = setup(args.truth)
     server = subprocess.Popen(
@@ -132,15 +134,11 @@ def main() -> None:
         paths = [(name, path) for name, path in endpoints(ids).items() if args.only in name]
         warm = {name: [] for name, _ in paths}
         client(args.port, ids["token"], paths * 3, time.perf_counter() + 3, warm, [])
-        results = {name: [] for name, _ in paths}
-        errors: list[str] = []
-        stop = time.perf_counter() + args.seconds
-        threads = [threading.Thread(target=client, args=(args.port, ids["token"], paths, stop, results, errors))
-                   for _ in range(args.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results, errors = load(args, ids["token"], paths, args.seconds)
+        alone = {}
+        if args.each:
+            for one in paths:
+                alone[one[0]] = load(args, ids["token"], [one], args.each)
     finally:
         server.terminate()
         server.wait()
@@ -152,7 +150,28 @@ def main() -> None:
         if values:
             print(f"| {name} | {len(values)} | {statistics.median(values):.0f} | {pct(values, 95):.0f} | "
                   f"{pct(values, 99):.0f} |")
+    if alone:
+        print(f"\nEach endpoint alone under {args.clients} clients, {args.each:.0f} s each:")
+        print("| endpoint | requests/s | p50 ms | p95 ms | p99 ms | errors |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+        for name, (res, errs) in alone.items():
+            values = res[name]
+            if values:
+                print(f"| {name} | {len(values) / args.each:.0f} | {statistics.median(values):.0f} | "
+                      f"{pct(values, 95):.0f} | {pct(values, 99):.0f} | {len(errs)} |")
 
+
+def load(args, token: str, paths: list[tuple[str, str]], seconds: float) -> tuple[dict, list]:
+    """``args.clients`` clients, each hitting ``paths`` in turn (own random order) for ``seconds``."""
+    results: dict[str, list[float]] = {name: [] for name, _ in paths}
+    errors: list[str] = []
+    stop = time.perf_counter() + seconds
+    threads = [threading.Thread(target=client, args=(args.port, token, paths, stop, results, errors))
+               for _ in range(args.clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
 
 if __name__ == "__main__":
     main()

@@ -265,6 +265,10 @@ class StrictFilterBackend(DjangoFilterBackend):
                 raise exceptions.ValidationError({
                     unknown[0]: f"Unknown filter {unknown[0]!r}; this list filters on: "
                                 f"{', '.join(sorted(filterset_class.base_filters))}."})
+            if not set(request.query_params) & set(filterset_class.base_filters):
+                # No filter asked: a filterset would change nothing, and building one (a deep
+                # copy of every filter, then a form) was a quarter of an unfiltered list's time.
+                return queryset
         return super().filter_queryset(request, queryset, view)
 
 

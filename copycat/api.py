@@ -140,12 +140,15 @@ class TokenAuthentication(authentication.TokenAuthentication):
 
 @functools.cache
 def _token_sql(user_model) -> str:
+    from rest_framework.authtoken.models import Token
+
     through = user_model.groups.through._meta
     selected = ", ".join(f'u."{f.column}"' for f in user_model._meta.concrete_fields)
     return (f'SELECT {selected}, ARRAY(SELECT g.name FROM auth_group g JOIN "{through.db_table}" ug '
             f'ON ug."{through.get_field("group").column}" = g.id '
             f'WHERE ug."{through.get_field("user").column}" = u.id) '
-            f'FROM authtoken_token t JOIN "{user_model._meta.db_table}" u ON u.id = t.user_id WHERE t.key = %s')
+            f'FROM "{Token._meta.db_table}" t JOIN "{user_model._meta.db_table}" u ON u.id = t.user_id '
+            f"WHERE t.key = %s")
 
 
 class HasRole(permissions.BasePermission):

@@ -2,13 +2,14 @@
 trivial baseline (/api/v1/health/) measured in the same run.
 
     DATABASE_URL=... python bench/api.py --truth /tmp/api-demo/ground_truth.json \
-        [--workers 4] [--clients 50] [--seconds 20] [--port 8765]
+        [--workers 4] [--clients 50] [--seconds 20] [--port 8765] [--only TEXT] [--each SECONDS]
 
 With the demo world loaded (generate_traffic --preset demo, ingest). If no campaign exists
 (detection not run), campaigns are made from the ground truth through the same service an
 analyst uses (link_account), so members, figures and the audit trail are real. The app runs
 under gunicorn (sync workers) on loopback; clients are threads with keep-alive connections,
-each hitting every endpoint in turn. Client and server share the machine's cores.
+each hitting every endpoint in turn. Client and server share the machine's cores. ``--each``
+then loads each endpoint alone for that many seconds (its own cost, without the mix).
 """
 
 from __future__ import annotations

@@ -12,9 +12,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
 from accounts import filtersets, forms, selectors
+from accounts import services as account_services
 from accounts.masking import mask_email, mask_ip, mask_value
 from accounts.models import Account, Request, Session
-from campaigns import audit, charts, services
+from accounts.services import REVEAL_SECONDS
+from campaigns import charts, services
 from campaigns.errors import InvalidInput
 from campaigns.models import Campaign, Membership
 from campaigns.pages import filtered, page, viewer_role, window, write_action
@@ -22,7 +24,6 @@ from campaigns.tables import keyset_page, paginate
 from campaigns.views import BY_CHOICES, INFRA_LABELS, _chart_rows
 from copycat import roles
 
-REVEAL_SECONDS = 15 * 60
 RAW_WINDOW = timedelta(hours=24)
 _SESSION_KEY = "copycat_revealed"
 
@@ -114,9 +115,7 @@ def reveal(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.RevealForm(request.POST)
     if not form.is_valid():
         raise InvalidInput(" ".join(form.errors.get("reason", ["State a reason."])))
-    audit.record("account.reveal", actor=request.user, object_type="account", object_id=account.account_id,
-                 reason=form.cleaned_data["reason"],
-                 data={"fields": ["email", "signup_ip", "request_ips", "prompt_excerpts"], "seconds": REVEAL_SECONDS})
+    account_services.reveal_personal_data(account, user=request.user, reason=form.cleaned_data["reason"])
     revealed = dict(request.session.get(_SESSION_KEY) or {})
     revealed = {k: v for k, v in revealed.items() if v > time.time()}
     revealed[str(account.pk)] = time.time() + REVEAL_SECONDS

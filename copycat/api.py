@@ -13,6 +13,7 @@ from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import authentication, exceptions, pagination, permissions, relations, status
 from rest_framework.response import Response
 
@@ -105,6 +106,13 @@ def not_found(request, *args, **kwargs):
 
 
 not_found.login_required = False
+
+
+# Error responses of write endpoints, for the schema.
+ERRORS = {400: OpenApiResponse(description="Bad input: `{error, detail}`"),
+          403: OpenApiResponse(description="Your role may not"),
+          404: OpenApiResponse(description="No such campaign or account"),
+          409: OpenApiResponse(description="Conflicts with the current state")}
 
 
 # --- authentication and permissions --------------------------------------------------------

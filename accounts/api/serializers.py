@@ -4,13 +4,34 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from accounts.masking import mask_email, mask_ip, mask_value
 from accounts.models import IP_TYPES, Account, ApiKey, Request, Session
 from accounts.selectors import BREAKDOWNS, BUCKETS
 from copycat.api import FlatRepresentation
 
 
+class MaskedEmailField(serializers.CharField):
+    """An e-mail masked as the pages mask it; in clear only where the serializer's context says
+    ``revealed`` (the reveal endpoint, which needs the analyst role and logs its reason)."""
+
+    def to_representation(self, value):
+        return mask_email(str(value), self.context.get("revealed", False))
+
+
+class MaskedIPField(serializers.CharField):
+    """An IP address with its host part masked (the /24 or /48 stays), as on the pages."""
+
+    def to_representation(self, value):
+        return mask_ip(str(value), self.context.get("revealed", False))
+
+
+PERSONAL = "Masked (•••) unless revealed: POST .../reveal/ with a reason (analyst role)."
+
+
 class AccountSerializer(FlatRepresentation, serializers.ModelSerializer):
     org = serializers.CharField(source="org.value", allow_null=True, default=None)
+    email = MaskedEmailField(read_only=True, allow_null=True, help_text=PERSONAL)
+    signup_ip = MaskedIPField(read_only=True, allow_null=True, help_text=PERSONAL)
 
     class Meta:
         model = Account
@@ -125,6 +146,7 @@ class SessionSerializer(FlatRepresentation, serializers.ModelSerializer):
 
 
 class RequestSerializer(FlatRepresentation, serializers.ModelSerializer):
+    ip = MaskedIPField(read_only=True, help_text=PERSONAL)
     # The *_value attributes are keyset_requests' annotations.
     api_key = serializers.CharField(source="api_key_value", allow_null=True)
     model = serializers.CharField(source="model_value", allow_null=True)
@@ -161,9 +183,35 @@ class SharedValueSerializer(serializers.Serializer):
     weight = serializers.FloatField(required=False)
 
 
+class NeighbourValueSerializer(SharedValueSerializer):
+    """A value an account shares with a neighbour; IPs masked as on the account page."""
+
+    def to_representation(self, instance):
+        out = super().to_representation(instance)
+        out["value"] = mask_value(out["kind"], out["value"], self.context.get("revealed", False))
+        return out
+
+
 class NeighbourSerializer(serializers.Serializer):
     account = AccountRefSerializer()
-    shared = SharedValueSerializer(many=True)
+    shared = NeighbourValueSerializer(many=True)
+
+
+class RevealSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why you need the personal data: it goes into the "
+                                                              "audit trail.")
+
+
+class IpCountSerializer(serializers.Serializer):
+    ip = serializers.CharField()
+    requests = serializers.IntegerField()
+
+
+class RevealedSerializer(serializers.Serializer):
+    account_id = serializers.CharField()
+    email = serializers.CharField(allow_null=True)
+    signup_ip = serializers.CharField(allow_null=True)
+    ips = IpCountSerializer(many=True, help_text="The IPs of the account's latest requests, with counts.")
 
 
 class NeighboursSerializer(serializers.Serializer):

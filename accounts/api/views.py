@@ -11,10 +11,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from accounts import filtersets, selectors
+from accounts import filtersets, selectors, services
 from accounts.api import serializers
 from accounts.models import Request
-from copycat.api import parse_int_id
+from copycat import roles
+from copycat.api import ERRORS, parse_int_id
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 REQUEST_PAGE_MAX = 1000
@@ -107,6 +108,20 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet):
         account = self.get_object()
         found = selectors.account_neighbours(account)
         return Response({"results": serializers.NeighbourSerializer(found, many=True).data})
+
+
+    @extend_schema(request=serializers.RevealSerializer, responses={200: serializers.RevealedSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    def reveal(self, request, account_id=None):
+        """The account's e-mail, sign-up IP and request IPs in clear (analyst role and a reason;
+        the reveal goes into the audit trail, as it does on the account page)."""
+        account = self.get_object()
+        roles.require(request.user, "reveal_personal_data")  # before validation: a viewer learns 403, not 400
+        data = serializers.RevealSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.reveal_personal_data(account, user=request.user, reason=data.validated_data["reason"])
+        return Response({"account_id": account.account_id, "email": account.email,
+                         "signup_ip": account.signup_ip, "ips": selectors.account_ips(account)})
 
 
 class ApiKeyViewSet(viewsets.ReadOnlyModelViewSet):

@@ -11,7 +11,6 @@ from django.db import transaction
 from django.http import FileResponse
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     inline_serializer,
 )
@@ -33,12 +32,7 @@ from campaigns.api import serializers
 from campaigns.errors import Conflict
 from campaigns.models import EvidencePacket, Membership, Note, Signal
 from copycat import roles
-from copycat.api import IntIdLookupMixin, parse_int_id
-
-ERRORS = {400: OpenApiResponse(description="Bad input: `{error, detail}`"),
-          403: OpenApiResponse(description="Your role may not"),
-          404: OpenApiResponse(description="No such campaign or account"),
-          409: OpenApiResponse(description="Conflicts with the current state")}
+from copycat.api import ERRORS, IntIdLookupMixin, parse_int_id
 
 
 class BlocklistCSVRenderer(renderers.BaseRenderer):

@@ -137,3 +137,45 @@ def test_a_token_call_reads_the_role_with_the_token_and_sees_a_role_change_on_th
     users["viewer"].is_active = False
     users["viewer"].save()
     assert client.get("/api/v1/campaigns/").status_code == 401
+
+
+def test_personal_data_is_masked_in_every_api_read_as_on_the_pages(api, world):
+    member = world["members"][0]
+    for role in ("viewer", "analyst", "lead"):
+        listed = api[role].get("/api/v1/accounts/?payment_fingerprint=pf_shared")
+        detail = api[role].get(f"/api/v1/accounts/{member.account_id}/")
+        requests = api[role].get(f"/api/v1/accounts/{member.account_id}/requests/")
+        neighbours = api[role].get(f"/api/v1/accounts/{member.account_id}/neighbours/")
+        for response in (listed, detail, requests, neighbours):
+            assert response.status_code == 200
+            body = response.content.decode()
+            assert member.email not in body and str(member.signup_ip) not in body and "203.0.113.9" not in body
+    row = next(r for r in listed.json()["results"] if r["account_id"] == member.account_id)
+    assert row["email"].startswith(member.email[0] + "•••@example.com (#")
+    assert row["signup_ip"].startswith(".".join(str(member.signup_ip).split(".")[:3]) + ".••• (#")
+    ips = [r["ip"] for r in requests.json()["results"]]
+    assert ips and all(ip.startswith("203.0.113.••• (#") for ip in ips)
+    shared = [s for n in neighbours.json()["results"] for s in n["shared"] if s["kind"] == "ip"]
+    assert shared and all(s["value"].startswith("203.0.113.••• (#") for s in shared)
+
+
+def test_reveal_needs_the_analyst_role_and_a_reason_and_is_audited(api, world):
+    from campaigns.models import AuditEvent
+
+    member = world["members"][0]
+    url = f"/api/v1/accounts/{member.account_id}/reveal/"
+    refused = api["viewer"].post(url, {}, format="json")  # the role is checked before the body
+    assert refused.status_code == 403 and "analyst" in refused.json()["error"]
+    missing = api["analyst"].post(url, {}, format="json")
+    assert missing.status_code == 400 and missing.json()["error"].startswith("reason:")
+    assert not AuditEvent.objects.filter(action="account.reveal").exists()
+    response = api["analyst"].post(url, {"reason": "ticket T-42: legal hold"}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["email"] == member.email and body["signup_ip"] == str(member.signup_ip)
+    assert body["ips"] == [{"ip": "203.0.113.9", "requests": 6}]
+    event = AuditEvent.objects.get(action="account.reveal")
+    assert event.object_id == member.account_id and event.reason == "ticket T-42: legal hold"
+    assert event.actor_name == "analyst-user"
+    assert api["analyst"].post("/api/v1/accounts/acct_nobody/reveal/", {"reason": "x"},
+                               format="json").status_code == 404

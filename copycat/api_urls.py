@@ -3,6 +3,7 @@ through drf-spectacular-sidecar)."""
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -10,7 +11,8 @@ from copycat.api import not_found
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # A page for people: without a session it sends them to the sign-in page, not a bare 401.
+    path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
     path("", include("accounts.api.urls")),
     path("", include("campaigns.api.urls")),
     path("", include("ingest.api.urls")),

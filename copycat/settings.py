@@ -209,8 +209,8 @@ SPECTACULAR_SETTINGS = {
                    "Errors are JSON: `{\"error\": \"what to fix\", \"detail\": ...}`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    # The schema and docs describe the API, not its data: tooling may fetch them without a token.
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Like every endpoint, the schema and docs need a token or a signed-in user with a role.
+    "SERVE_PERMISSIONS": ["copycat.api.HasRole"],
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "JobStatusEnum": "campaigns.models.DetectionRun.Status",

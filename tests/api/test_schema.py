@@ -22,10 +22,15 @@ pytestmark = pytest.mark.django_db
 MAX_EXAMPLES = 20
 
 
-def test_schema_and_docs_are_served_offline(api):
-    response = api[None].get("/api/v1/schema/")
+def test_schema_and_docs_are_served_offline_to_signed_in_users_only(api, users, client):
+    refused = api[None].get("/api/v1/schema/?format=json")
+    assert refused.status_code == 401 and b"Authorization: Token" in refused.content
+    to_login = api[None].get("/api/v1/docs/")
+    assert to_login.status_code == 302 and to_login["Location"] == "/login/?next=/api/v1/docs/"
+    response = api["viewer"].get("/api/v1/schema/")
     assert response.status_code == 200 and b"openapi: 3" in response.content
-    docs = api[None].get("/api/v1/docs/")
+    client.force_login(users["viewer"])  # the docs are a page: the browser session signs in
+    docs = client.get("/api/v1/docs/")
     assert docs.status_code == 200
     html = docs.content.decode()
     assert "swagger-ui" in html and "cdn.jsdelivr" not in html and "unpkg.com" not in html
@@ -47,7 +52,8 @@ def keep_db_connection():
 
 def test_api_conforms_to_its_schema(api, world, users, keep_db_connection):
     token, _ = Token.objects.get_or_create(user=users["lead"])
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", application)
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", application,
+                                            headers={"Authorization": f"Token {token.key}"})
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 30
     failures = []

@@ -91,6 +91,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
     def partial_update(self, request, *args, **kwargs):
         """Change name, severity, assignee, summary or attribution (analyst); give a reason."""
         campaign = self.get_object()
+        roles.require(request.user, "edit_campaign")  # a viewer learns 403, not a 400 about the body
         data = serializers.CampaignUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
@@ -127,6 +128,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
         """List members (``active=false`` for unlinked ones), or link an account with a reason."""
         campaign = self.get_object()
         if request.method == "POST":
+            roles.require(request.user, "link")
             data = serializers.LinkSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             membership = services.link_account(campaign, _account(data.validated_data["account"]),
@@ -145,6 +147,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
         account = Account.objects.filter(account_id=check_account_id(account_id)).first()
         if account is None:
             raise exceptions.NotFound(f"No account {account_id!r}.")
+        roles.require(request.user, "unlink")
         data = serializers.UnlinkSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.unlink_account(campaign, account, user=request.user,
@@ -245,6 +248,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
         """The campaign's notes, newest first; post one (analyst)."""
         campaign = self.get_object()
         if request.method == "POST":
+            roles.require(request.user, "note")
             data = serializers.NoteSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             note = services.add_note(campaign, user=request.user, text=data.validated_data["text"])

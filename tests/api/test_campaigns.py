@@ -260,3 +260,17 @@ def test_audit_list_has_a_fixed_query_count(api, world, django_assert_max_num_qu
 def test_me_names_the_role_and_allowed_writes(api):
     body = api["lead"].get("/api/v1/me/").json()
     assert body["role"] == "lead" and "status_confirmed" in body["may"] and "manage_users" not in body["may"]
+
+
+def test_a_viewer_is_refused_a_write_before_its_body_is_checked(api, world):
+    campaign, member = world["campaign"].pk, world["members"][0].account_id
+    for method, url in (("patch", f"/api/v1/campaigns/{campaign}/"),
+                        ("post", f"/api/v1/campaigns/{campaign}/members/"),
+                        ("post", f"/api/v1/campaigns/{campaign}/members/{member}/unlink/"),
+                        ("post", f"/api/v1/campaigns/{campaign}/members/bulk/"),
+                        ("post", f"/api/v1/campaigns/{campaign}/notes/")):
+        response = getattr(api["viewer"], method)(url, {"severity": "low"}, format="json")  # no reason
+        assert response.status_code == 403, (url, response.content)
+        assert response.json()["error"] == "This needs the analyst role (you have: viewer)."
+    assert api["analyst"].patch(f"/api/v1/campaigns/{campaign}/", {"severity": "low"},
+                                format="json").status_code == 400  # an analyst is told what is missing

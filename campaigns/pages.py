@@ -89,14 +89,15 @@ def hour_floor(value: datetime) -> datetime:
 
 def window(query, first: datetime | None, last: datetime | None, *, default_span=timedelta(days=42),
            max_span=timedelta(days=62), min_span=timedelta(hours=1)) -> tuple[datetime, datetime]:
-    """The [start, end) window a timeline shows: asked for in the query, else the last
-    ``default_span`` of activity; clamped so a chart never asks for unbounded data."""
+    """The [start, end) window a timeline shows: asked for in the query, else all the activity
+    (the last ``max_span`` of it for longer histories; the last ``default_span`` when the first
+    activity is unknown); clamped so a chart never asks for unbounded data."""
     now = datetime.now(UTC)
     last = last or now
     end = parse_ts(query.get("end")) or (hour_floor(last) + timedelta(hours=1))
     start = parse_ts(query.get("start"))
     if start is None:
-        start = max(end - default_span, hour_floor(first) if first else end - default_span)
+        start = max(end - max_span, hour_floor(first)) if first else end - default_span
     if end <= start:
         start, end = end, start
     if end - start < min_span:

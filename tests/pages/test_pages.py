@@ -251,3 +251,16 @@ def test_a_warmed_campaign_opens_without_scanning_its_members_requests(login, wo
         candidates = client.get(reverse("campaigns:candidates", args=[c.pk])).content.decode()
     assert "203.0.113.7" in infra and "acct_candidate" in candidates
     assert not [q["sql"] for q in queries.captured_queries if "FROM request " in q["sql"]]
+
+
+def test_the_default_timeline_window_shows_all_of_a_six_week_campaign():
+    # "Whole campaign" asks for no window: a 45-day campaign lost its first three days to a
+    # 42-day default; longer histories are cut to the last max_span.
+    from datetime import UTC, datetime, timedelta
+
+    from campaigns.pages import window
+
+    first, last = datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 15, 23, 59, tzinfo=UTC)
+    assert window({}, first, last) == (first, datetime(2026, 5, 16, tzinfo=UTC))
+    start, end = window({}, first - timedelta(days=100), last)
+    assert end - start == timedelta(days=62)

@@ -65,7 +65,7 @@ def timeline(rows: list[tuple[datetime, str, int]], start: datetime, end: dateti
         else:
             other[hour] += n
     if other:
-        series["other " + by + "s"] = dict(other)
+        series[{"category": "other categories"}.get(by, f"other {by}s")] = dict(other)
     labels = {h: h.strftime("%Y-%m-%d %H:%M") for h in {h for points in series.values() for h in points}}
     fig = Figure()
     for name, points in series.items():

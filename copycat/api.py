@@ -280,7 +280,38 @@ class StrictFilterBackend(DjangoFilterBackend):
                 # No filter asked: a filterset would change nothing, and building one (a deep
                 # copy of every filter, then a form) was a quarter of an unfiltered list's time.
                 return queryset
-        return super().filter_queryset(request, queryset, view)
+        try:
+            return super().filter_queryset(request, queryset, view)
+        except exceptions.ValidationError as exc:
+            raise _name_the_choices(exc, filterset_class) from None
+
+
+def _name_the_choices(exc: exceptions.ValidationError, filterset_class) -> exceptions.ValidationError:
+    """Django's "Select a valid choice. x is not one of the available choices." lists none of
+    them: add them, so the message says what to send instead."""
+    if not isinstance(exc.detail, dict):
+        return exc
+    detail = {}
+    for name, messages in exc.detail.items():
+        choices = filterset_class.base_filters[name].extra.get("choices") if name in filterset_class.base_filters \
+            else None
+        if choices and any("valid choice" in str(m) for m in messages):
+            messages = [f"{m} Use one of: {', '.join(str(value) for value, _ in choices)}." for m in messages]
+        detail[name] = messages
+    return exceptions.ValidationError(detail)
+
+
+def query(serializer_class, request) -> dict:
+    """The query parameters of an endpoint that takes them through a serializer (timelines,
+    windows), validated; a parameter it does not take is a 400 naming the ones it does, as
+    on the filtered lists (a typo would otherwise silently give the default)."""
+    serializer = serializer_class(data=request.query_params)
+    unknown = sorted(set(request.query_params) - set(serializer.fields) - {"format"})
+    if unknown:
+        raise exceptions.ValidationError({unknown[0]: f"Unknown parameter {unknown[0]!r}; this endpoint takes: "
+                                                      f"{', '.join(sorted(serializer.fields))}."})
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 def parse_int_id(value, what: str = "id") -> int:

@@ -108,8 +108,10 @@ class AccountDetailSerializer(AccountSerializer):
 
 
 class TimelineQuerySerializer(serializers.Serializer):
-    bucket = serializers.ChoiceField(choices=BUCKETS, default="hour")
-    by = serializers.ChoiceField(choices=BREAKDOWNS, default="none")
+    bucket = serializers.ChoiceField(choices=BUCKETS, default="hour", error_messages={
+        "invalid_choice": f'"{{input}}" is not a bucket; use one of: {", ".join(BUCKETS)}.'})
+    by = serializers.ChoiceField(choices=BREAKDOWNS, default="none", error_messages={
+        "invalid_choice": f'"{{input}}" is not a breakdown; use one of: {", ".join(BREAKDOWNS)}.'})
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
 

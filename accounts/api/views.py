@@ -15,7 +15,7 @@ from accounts import filtersets, selectors, services
 from accounts.api import serializers
 from accounts.models import Request
 from copycat import roles
-from copycat.api import ERRORS, parse_int_id
+from copycat.api import ERRORS, parse_int_id, query
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 REQUEST_PAGE_MAX = 1000
@@ -57,10 +57,9 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet):
     def timeline(self, request, account_id=None):
         """The account's requests and tokens per hour or day (from the hourly rollup)."""
         account = self.get_object()
-        query = serializers.TimelineQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        points = selectors.account_timeline(account, **query.validated_data)
-        return Response({"bucket": query.validated_data["bucket"], "by": query.validated_data["by"],
+        asked = query(serializers.TimelineQuerySerializer, request)
+        points = selectors.account_timeline(account, **asked)
+        return Response({"bucket": asked["bucket"], "by": asked["by"],
                          "points": serializers.TimelinePointSerializer(points, many=True).data})
 
     @extend_schema(

@@ -32,7 +32,7 @@ from campaigns.api import serializers
 from campaigns.errors import Conflict
 from campaigns.models import EvidencePacket, Membership, Note, Signal
 from copycat import roles
-from copycat.api import ERRORS, IntIdLookupMixin, parse_int_id
+from copycat.api import ERRORS, IntIdLookupMixin, parse_int_id, query
 
 
 class BlocklistCSVRenderer(renderers.BaseRenderer):
@@ -186,10 +186,9 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
     def timeline(self, request, pk=None):
         """Members' requests and tokens per hour or day, optionally by category or model."""
         campaign = self.get_object()
-        query = TimelineQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        points = selectors.campaign_timeline(campaign, **query.validated_data)
-        return Response({"bucket": query.validated_data["bucket"], "by": query.validated_data["by"],
+        asked = query(TimelineQuerySerializer, request)
+        points = selectors.campaign_timeline(campaign, **asked)
+        return Response({"bucket": asked["bucket"], "by": asked["by"],
                          "points": TimelinePointSerializer(points, many=True).data})
 
     @extend_schema(parameters=[serializers.WindowQuerySerializer], responses=serializers.InfrastructureSerializer)
@@ -199,9 +198,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
         fingerprints, templates) with counts; traffic values within the window (default: the
         last 7 days of the campaign's activity)."""
         campaign = self.get_object()
-        query = serializers.WindowQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        result = selectors.campaign_infrastructure(campaign, **query.validated_data)
+        result = selectors.campaign_infrastructure(campaign, **query(serializers.WindowQuerySerializer, request))
         return Response(serializers.InfrastructureSerializer(result).data)
 
     @extend_schema(responses=serializers.SignalSerializer(many=True))
@@ -219,9 +216,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
     def candidates(self, request, pk=None):
         """Accounts not linked yet that share the campaign's rarest values."""
         campaign = self.get_object()
-        query = serializers.WindowQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        found = selectors.candidate_accounts(campaign, **query.validated_data)
+        found = selectors.candidate_accounts(campaign, **query(serializers.WindowQuerySerializer, request))
         return Response({"results": serializers.CandidateSerializer(found, many=True).data})
 
     @extend_schema(

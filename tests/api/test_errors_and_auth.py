@@ -111,3 +111,19 @@ def test_malformed_json_body_is_400(api, world):
 
 def test_method_not_allowed_is_json(api, world):
     assert_error(api["admin"].delete(f"/api/v1/campaigns/{world['campaign'].pk}/"), 405, "not allowed")
+
+
+def test_a_bad_choice_or_an_unknown_parameter_is_answered_with_what_to_send(api, world):
+    viewer, campaign = api["viewer"], world["campaign"].pk
+    error = viewer.get("/api/v1/accounts/?status=bogus").json()["error"]
+    assert error.startswith("status: Select a valid choice.") and "Use one of: active," in error
+    error = viewer.get("/api/v1/campaigns/?status=nope").json()["error"]
+    assert "Use one of: suspected, investigating, confirmed" in error
+    response = viewer.get(f"/api/v1/campaigns/{campaign}/timeline/?bucket=week")
+    assert response.status_code == 400
+    assert response.json()["error"] == 'bucket: "week" is not a bucket; use one of: hour, day.'
+    for url in (f"/api/v1/campaigns/{campaign}/timeline/?foo=1", f"/api/v1/campaigns/{campaign}/infrastructure/?foo=1",
+                f"/api/v1/campaigns/{campaign}/candidates/?foo=1",
+                f"/api/v1/accounts/{world['members'][0].account_id}/timeline/?foo=1"):
+        response = viewer.get(url)
+        assert response.status_code == 400 and response.json()["error"].startswith("foo: Unknown parameter 'foo'")

@@ -11,18 +11,18 @@ from copycat.api import FlatRepresentation
 
 
 class MaskedEmailField(serializers.CharField):
-    """An e-mail masked as the pages mask it; in clear only where the serializer's context says
-    ``revealed`` (the reveal endpoint, which needs the analyst role and logs its reason)."""
+    """An e-mail masked as the pages mask it; only the reveal endpoint (analyst role, a logged
+    reason) answers with it in clear."""
 
     def to_representation(self, value):
-        return mask_email(str(value), self.context.get("revealed", False))
+        return mask_email(str(value), revealed=False)
 
 
 class MaskedIPField(serializers.CharField):
     """An IP address with its host part masked (the /24 or /48 stays), as on the pages."""
 
     def to_representation(self, value):
-        return mask_ip(str(value), self.context.get("revealed", False))
+        return mask_ip(str(value), revealed=False)
 
 
 PERSONAL = "Masked (•••) unless revealed: POST .../reveal/ with a reason (analyst role)."
@@ -190,7 +190,7 @@ class NeighbourValueSerializer(SharedValueSerializer):
 
     def to_representation(self, instance):
         out = super().to_representation(instance)
-        out["value"] = mask_value(out["kind"], out["value"], self.context.get("revealed", False))
+        out["value"] = mask_value(out["kind"], out["value"], revealed=False)
         return out
 
 

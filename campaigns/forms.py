@@ -50,7 +50,8 @@ class StatusForm(forms.Form):
 
 
 class EditCampaignForm(forms.ModelForm):
-    reason = forms.CharField(required=False, max_length=REASON_MAX, label="Reason (optional)")
+    # Required, as on the API: every change in the case history says why it was made.
+    reason = ReasonField(label="Reason for the change")
 
     class Meta:
         model = Campaign

@@ -264,6 +264,7 @@ def change_status(request: HttpRequest, pk: int) -> HttpResponse:
 @write_action
 def edit_campaign(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(pk)
+    roles.require(request.user, "edit_campaign")  # before the form: a viewer learns 403, not what to fill in
     form = forms.EditCampaignForm(request.POST, instance=Campaign.objects.get(pk=pk))
     if not form.is_valid():
         raise InvalidInput("; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()))

@@ -105,6 +105,16 @@ def test_add_note_and_edit_campaign(login, world, users):
     assert audit_actions()[-1] == "campaign.update"
 
 
+def test_editing_a_campaign_without_a_reason_is_refused_and_changes_nothing(login, world):
+    c = world["campaign"]
+    before = audit_actions()
+    response = login("analyst").post(reverse("campaigns:edit", args=[c.pk]), {"name": "Renamed", "severity": "low"},
+                                     follow=True)
+    assert "reason: This field is required." in response.content.decode()
+    c.refresh_from_db()
+    assert c.name != "Renamed" and audit_actions() == before
+
+
 def test_bulk_status_change(login, world):
     other = world["other"]
     third = CampaignFactory(name="Third", status="suspected")

@@ -21,7 +21,7 @@ def _writes(world):
         "status_dismissed": (reverse("campaigns:status", args=[c.pk]), {"status": "dismissed", "reason": "benign"}),
         "status_mitigated": (reverse("campaigns:status", args=[c.pk]), {"status": "mitigated", "reason": "blocked"}),
         "note": (reverse("campaigns:note", args=[c.pk]), {"text": "looked at it"}),
-        "edit_campaign": (reverse("campaigns:edit", args=[c.pk]), {"name": "Renamed", "severity": "high"}),
+        "edit_campaign": (reverse("campaigns:edit", args=[c.pk]), {"name": "Renamed", "severity": "high", "reason": "r"}),
         "reveal_personal_data": (reverse("accounts:reveal", args=[a.pk]), {"reason": "checking the e-mail pattern"}),
         "ingest_upload": (reverse("ingest:upload"), {}),
         "start_detection": (reverse("campaigns:start_detection"), {}),

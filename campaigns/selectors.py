@@ -10,16 +10,15 @@ campaign's activity unless asked otherwise) and are cached, keyed on the campaig
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.functions import TruncDay
 
 from accounts import selectors as account_selectors
-from accounts.models import Account, AccountHour, ApiKey, Category, ModelName, Request, TrafficHour
+from accounts.models import Account, AccountHour, ApiKey, Request, TrafficHour
 from campaigns.errors import Conflict
 from campaigns.models import (
     AuditEvent,
@@ -118,16 +117,6 @@ def _cached(campaign: Campaign, parts: tuple, compute):
 
 # --- timeline -------------------------------------------------------------------------------
 
-_TIMELINE_SQL = """
-    SELECT extract(epoch FROM {t})::bigint AS t, {key} AS key, sum(requests)::bigint, sum(input_tokens)::bigint,
-           sum(output_tokens)::bigint, sum(reasoning_requests)::bigint
-    FROM campaign_hour WHERE campaign_id = %s AND hour >= %s AND hour < %s
-    GROUP BY 1, 2 ORDER BY 1, 2
-"""
-_KEY_COLUMNS = {"none": ("NULL::integer", None), "category": ("category_id", Category), "model": ("model_id", ModelName)}
-_EVER = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
-
-
 def campaign_timeline(campaign: Campaign, *, bucket: str = "hour", by: str = "none",
                       since: datetime | None = None, until: datetime | None = None) -> list[dict]:
     """Requests and tokens of the active members per hour or day, optionally by category or
@@ -140,8 +129,8 @@ def campaign_timeline(campaign: Campaign, *, bucket: str = "hour", by: str = "no
     """
     if bucket not in account_selectors.BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(account_selectors.BUCKETS)}")
-    if by not in _KEY_COLUMNS:
-        raise ValueError(f"by must be one of {', '.join(_KEY_COLUMNS)}")
+    if by not in account_selectors.BREAKDOWNS:
+        raise ValueError(f"by must be one of {', '.join(account_selectors.BREAKDOWNS)}")
     if bucket == "hour" and since is None and until is None and campaign.last_activity:
         # An hourly chart of the whole history is thousands of points nobody reads; default to
         # the last 7 days of activity, as the account timeline does.
@@ -152,19 +141,8 @@ def campaign_timeline(campaign: Campaign, *, bucket: str = "hour", by: str = "no
 
 def _timeline_points(campaign: Campaign, bucket: str, by: str, since: datetime | None,
                      until: datetime | None) -> list[dict]:
-    column, lookup = _KEY_COLUMNS[by]
-    t = "hour" if bucket == "hour" else "date_trunc('day', hour, 'UTC')"
-    with connection.cursor() as cursor:
-        cursor.execute(_TIMELINE_SQL.format(t=t, key=column), [campaign.pk, since or _EVER[0], until or _EVER[1]])
-        rows = cursor.fetchall()
-    names = dict(lookup.objects.filter(id__in={r[1] for r in rows}).values_list("id", "value")) if lookup else {}
-    # Hours come as epoch seconds, turned into datetimes once per distinct hour (not per row).
-    hours = {e: datetime.fromtimestamp(e, UTC) for e in {r[0] for r in rows}}
-    points = [{"t": hours[t], "key": names.get(key, str(key)) if lookup else None, "requests": n, "input_tokens": tin,
-               "output_tokens": tout, "reasoning_requests": reasoning, "error_requests": None}
-              for t, key, n, tin, tout, reasoning in rows]
-    points.sort(key=lambda p: (p["t"], p["key"] or ""))
-    return points
+    return account_selectors.rollup_points("campaign_hour", "campaign_id", campaign.pk, bucket=bucket, by=by,
+                                           since=since, until=until, errors=False)
 
 
 def campaign_geography(campaign: Campaign) -> dict:

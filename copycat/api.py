@@ -3,19 +3,23 @@ strict filtering and id parsing."""
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import authentication, exceptions, pagination, permissions, relations, status
+from rest_framework import ISO_8601, authentication, exceptions, pagination, permissions, relations, serializers, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from campaigns.errors import Conflict, InvalidInput, NotFound
 from copycat import roles
@@ -185,16 +189,27 @@ class FlatRepresentation:
     Lists of requests, accounts and members are up to hundreds of rows a call, and DRF's walk
     (get_attribute, SkipField checks, isinstance tests per field) was most of those calls'
     time. The plan (field name, attribute path, how to represent) is built once per serializer
-    instance, so once per list; each value still goes through its field's own
-    ``to_representation``. A primary-key related field reads the ``<fk>_id`` column, as DRF's
-    own shortcut does. tests/api/test_flat_representation.py holds the output equal to DRF's.
+    class when no field depends on the serializer instance (method fields and hyperlinks do),
+    else once per instance, so building a ModelSerializer's fields (a third of a millisecond)
+    is not paid on every call. Each value still goes through its field's own
+    ``to_representation``, except ISO date-times, which take a fast path with the same output
+    (DRF looked up the current time zone once per value). A primary-key related field reads
+    the ``<fk>_id`` column, as DRF's own shortcut does. tests/api/test_flat_representation.py
+    holds the output equal to DRF's.
     """
+
+    _flat_shared_plans: dict = {}
 
     def _flat_plan(self, instance):
         plan = getattr(self, "_flat_plan_cache", None)
         if plan is None:
-            plan = [self._flat_step(field, instance) for field in self._readable_fields]
-            self._flat_plan_cache = plan
+            cls = type(self)
+            steps = FlatRepresentation._flat_shared_plans.get(cls)
+            if steps is None:
+                steps = [self._flat_step(field, instance) for field in self._readable_fields]
+                if all(_instance_free(field) for field in self._readable_fields):
+                    FlatRepresentation._flat_shared_plans[cls] = steps
+            plan = self._flat_plan_cache = _with_time_zone(steps)
         return plan
 
     @staticmethod
@@ -205,6 +220,8 @@ class FlatRepresentation:
             attname = type(instance)._meta.get_field(field.source).attname
             return field.field_name, (attname,), lambda pk, f=field: f.to_representation(relations.PKOnlyObject(pk))
         path = () if field.source == "*" else tuple(field.source_attrs)
+        if _iso_datetime(field):
+            return field.field_name, path, field  # represented by _with_time_zone's fast path
         return field.field_name, path, field.to_representation
 
     def to_representation(self, instance):
@@ -217,6 +234,40 @@ class FlatRepresentation:
                     break
             out[name] = None if value is None else represent(value)
         return out
+
+
+def _instance_free(field) -> bool:
+    """Whether a field's output depends only on the value (not on its serializer's context or
+    methods), so one plan can serve every instance of the serializer class."""
+    if isinstance(field, (serializers.SerializerMethodField, relations.HyperlinkedRelatedField,
+                          serializers.HyperlinkedIdentityField)):
+        return False
+    if isinstance(field, serializers.BaseSerializer):
+        return isinstance(field, FlatRepresentation) and all(_instance_free(f) for f in field._readable_fields)
+    return True
+
+
+def _iso_datetime(field) -> bool:
+    if type(field) is not serializers.DateTimeField or hasattr(field, "timezone"):
+        return False
+    output = getattr(field, "format", api_settings.DATETIME_FORMAT)
+    return isinstance(output, str) and output.lower() == ISO_8601
+
+
+def _with_time_zone(steps):
+    """The plan's date-time steps bound to the current time zone, looked up once per list."""
+    tz = timezone.get_current_timezone() if settings.USE_TZ else None
+
+    def iso(field):
+        def represent(value):
+            if tz is None or type(value) is not datetime.datetime or value.tzinfo is None:
+                return field.to_representation(value)  # naive or odd values: DRF's own path
+            text = value.astimezone(tz).isoformat()
+            return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return represent
+
+    return [(name, path, iso(represent) if isinstance(represent, serializers.DateTimeField) else represent)
+            for name, path, represent in steps]
 
 
 # --- pagination -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.masking import mask_email, mask_ip, mask_value
@@ -23,6 +24,14 @@ class MaskedIPField(serializers.CharField):
 
     def to_representation(self, value):
         return mask_ip(str(value), revealed=False)
+
+
+@extend_schema_field({"type": "string", "nullable": True, "description": f"One of: {', '.join(IP_TYPES)}."})
+class IPTypeField(serializers.Field):
+    """The request's IP type by name (stored as its index in IP_TYPES)."""
+
+    def to_representation(self, value):
+        return IP_TYPES[value] if 0 <= value < len(IP_TYPES) else None
 
 
 PERSONAL = "Masked (•••) unless revealed: POST .../reveal/ with a reason (analyst role)."
@@ -157,7 +166,7 @@ class RequestSerializer(FlatRepresentation, serializers.ModelSerializer):
     user_agent = serializers.CharField(source="user_agent_value", allow_null=True)
     client_fingerprint = serializers.CharField(source="client_fingerprint_value", allow_null=True)
     template_hash = serializers.CharField(source="template_value", allow_null=True)
-    ip_type = serializers.SerializerMethodField()
+    ip_type = IPTypeField(read_only=True)
 
     class Meta:
         model = Request
@@ -166,11 +175,6 @@ class RequestSerializer(FlatRepresentation, serializers.ModelSerializer):
                   "category", "template_hash", "prompt_hash", "conversation_id", "turn", "tool_count",
                   "reasoning_requested", "stream")
         read_only_fields = fields
-
-    def get_ip_type(self, obj) -> str | None:
-        if obj.ip_type is None or not 0 <= obj.ip_type < len(IP_TYPES):
-            return None
-        return IP_TYPES[obj.ip_type]
 
 
 class RequestPageSerializer(serializers.Serializer):

@@ -69,3 +69,23 @@ def test_ingest_runs_and_rejected_records(db):
     _same(ingest_serializers.IngestRunSerializer, [done, queued])
     RejectedRecord.objects.create(run=done, line=3, field="ts", reason="not a timestamp", raw="{}")
     _same(ingest_serializers.RejectedRecordSerializer, list(RejectedRecord.objects.all()))
+
+
+def test_date_times_follow_the_current_time_zone_as_drf_does(world):
+    from django.utils import timezone
+
+    members = [world["bystander"], *world["members"]]
+    with timezone.override("Asia/Kolkata"):  # +05:30: no "Z" and another wall clock
+        flat = account_serializers.AccountSerializer(members, many=True).data
+        assert flat[0]["last_request_at"].endswith("+05:30")
+        assert [dict(row) for row in flat] == [_drf(account_serializers.AccountSerializer, m) for m in members]
+    assert account_serializers.AccountSerializer(members, many=True).data[0]["last_request_at"].endswith("Z")
+
+
+def test_a_serializer_whose_fields_read_its_context_is_not_planned_once_for_all(world):
+    account = world["members"][0]
+    first = account_serializers.AccountDetailSerializer(account, context={"timeline": []}).data
+    point = {"t": account.last_request_at, "key": None, "requests": 7, "input_tokens": 1, "output_tokens": 2,
+             "reasoning_requests": 0, "error_requests": 0}
+    second = account_serializers.AccountDetailSerializer(account, context={"timeline": [point]}).data
+    assert first["timeline"] == [] and [p["requests"] for p in second["timeline"]] == [7]

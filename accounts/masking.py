@@ -3,6 +3,7 @@ shown masked unless the viewer revealed them with a stated, audited reason."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 
@@ -24,6 +25,12 @@ def mask_ip(ip: str | None, revealed: bool) -> str | None:
     part is hidden. IPv6 keeps its /48."""
     if not ip or revealed:
         return ip
+    return _masked_ip(ip)
+
+
+@functools.lru_cache(maxsize=65536)
+def _masked_ip(ip: str) -> str:
+    """A page of requests repeats its few addresses: each is parsed and hashed once."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

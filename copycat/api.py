@@ -214,26 +214,41 @@ class FlatRepresentation:
 
     @staticmethod
     def _flat_step(field, instance):
+        """(name, attribute path, how to represent, the value type that is already its own
+        representation, e.g. a str for a plain CharField, so no call is needed)."""
         if isinstance(field, relations.ManyRelatedField):
             raise TypeError(f"{field.field_name}: FlatRepresentation does not handle many-related fields")
         if isinstance(field, relations.RelatedField) and field.use_pk_only_optimization():
             attname = type(instance)._meta.get_field(field.source).attname
-            return field.field_name, (attname,), lambda pk, f=field: f.to_representation(relations.PKOnlyObject(pk))
+            return (field.field_name, (attname,),
+                    lambda pk, f=field: f.to_representation(relations.PKOnlyObject(pk)), None)
         path = () if field.source == "*" else tuple(field.source_attrs)
         if _iso_datetime(field):
-            return field.field_name, path, field  # represented by _with_time_zone's fast path
-        return field.field_name, path, field.to_representation
+            return field.field_name, path, field, None  # represented by _with_time_zone's fast path
+        return field.field_name, path, field.to_representation, _as_is(field)
 
     def to_representation(self, instance):
         out = {}
-        for name, path, represent in self._flat_plan(instance):
+        for name, path, represent, as_is in self._flat_plan(instance):
             value = instance
             for attr in path:
                 value = value.get(attr) if isinstance(value, dict) else getattr(value, attr, None)
                 if value is None:
                     break
-            out[name] = None if value is None else represent(value)
+            out[name] = None if value is None else value if type(value) is as_is else represent(value)
         return out
+
+
+# Field classes whose to_representation gives back a value of this exact type unchanged
+# (str(s), int(i), float(f); a boolean stays itself).
+_AS_IS = {serializers.CharField: str, serializers.IntegerField: int, serializers.FloatField: float,
+          serializers.BooleanField: bool}
+
+
+def _as_is(field) -> type | None:
+    if type(field) is serializers.ChoiceField:  # a valid choice comes back as itself
+        return str if all(type(key) is str for key in field.choices) else None
+    return _AS_IS.get(type(field))
 
 
 def _instance_free(field) -> bool:
@@ -266,8 +281,8 @@ def _with_time_zone(steps):
             return text[:-6] + "Z" if text.endswith("+00:00") else text
         return represent
 
-    return [(name, path, iso(represent) if isinstance(represent, serializers.DateTimeField) else represent)
-            for name, path, represent in steps]
+    return [(name, path, iso(represent) if isinstance(represent, serializers.DateTimeField) else represent, as_is)
+            for name, path, represent, as_is in steps]
 
 
 # --- pagination -----------------------------------------------------------------------------

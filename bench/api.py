@@ -113,6 +113,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--truth", type=Path)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per gunicorn worker; above 1 the gthread worker, which keeps connections "
+                             "alive (sync workers close each one after its response)")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--port", type=int, default=8765)
@@ -123,7 +126,7 @@ def main() -> None:
     ids = setup(args.truth)
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "copycat.wsgi:application", "-b", f"127.0.0.1:{args.port}",
-         "-w", str(args.workers), "--keep-alive", "30", "--log-level", "warning"],
+         "-w", str(args.workers), "--threads", str(args.threads), "--keep-alive", "30", "--log-level", "warning"],
         cwd=ROOT, env={**os.environ, "DATABASE_CONN_MAX_AGE": "600"})
     try:
         for _ in range(100):
@@ -144,7 +147,8 @@ def main() -> None:
         server.terminate()
         server.wait()
     total = sum(len(v) for v in results.values())
-    print(f"{args.clients} clients, {args.workers} gunicorn workers, {args.seconds:.0f} s, {total} requests "
+    print(f"{args.clients} clients, {args.workers} gunicorn workers x {args.threads} threads, {args.seconds:.0f} s, "
+          f"{total} requests "
           f"({total / args.seconds:.0f}/s), {len(errors)} errors {sorted(set(errors))[:5]}")
     print("| endpoint | n | p50 ms | p95 ms | p99 ms |\n| --- | ---: | ---: | ---: | ---: |")
     for name, values in results.items():

@@ -271,18 +271,23 @@ def _iso_datetime(field) -> bool:
 
 def _with_time_zone(steps):
     """The plan's date-time steps bound to the current time zone, looked up once per list."""
+    return [(name, path, iso_datetime(represent) if isinstance(represent, serializers.DateTimeField) else represent,
+             as_is) for name, path, represent, as_is in steps]
+
+
+def iso_datetime(field: serializers.DateTimeField | None = None):
+    """A function giving what ``field.to_representation`` gives (ISO 8601, in the current time
+    zone, "Z" for UTC) with the time zone looked up once, not once per value."""
+    field = field or serializers.DateTimeField()
     tz = timezone.get_current_timezone() if settings.USE_TZ else None
 
-    def iso(field):
-        def represent(value):
-            if tz is None or type(value) is not datetime.datetime or value.tzinfo is None:
-                return field.to_representation(value)  # naive or odd values: DRF's own path
-            text = value.astimezone(tz).isoformat()
-            return text[:-6] + "Z" if text.endswith("+00:00") else text
-        return represent
+    def represent(value):
+        if tz is None or type(value) is not datetime.datetime or value.tzinfo is None:
+            return field.to_representation(value)  # naive or odd values: DRF's own path
+        text = value.astimezone(tz).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
 
-    return [(name, path, iso(represent) if isinstance(represent, serializers.DateTimeField) else represent, as_is)
-            for name, path, represent, as_is in steps]
+    return represent
 
 
 # --- pagination -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from accounts.masking import mask_email, mask_ip, mask_value
 from accounts.models import IP_TYPES, Account, ApiKey, Request, Session
 from accounts.selectors import BREAKDOWNS, BUCKETS
-from copycat.api import FlatRepresentation
+from copycat.api import FlatRepresentation, iso_datetime
 
 
 class MaskedEmailField(serializers.CharField):
@@ -63,22 +63,21 @@ class AccountRefSerializer(FlatRepresentation, serializers.ModelSerializer):
 
 
 class TimelinePointListSerializer(serializers.ListSerializer):
-    """Timeline points are plain dicts of numbers, thousands per response: the per-field walk of
-    a Serializer cost most of a timeline request's time. Same output, one pass per point; each
-    distinct hour is formatted once, by the same DateTimeField the schema declares."""
+    """Timeline points are plain dicts of numbers (accounts.selectors.rollup_points), thousands
+    per response: the per-field walk of a Serializer cost most of a timeline request's time.
+    Same output, one dict copy per point; each distinct hour is formatted once, as the
+    DateTimeField the schema declares formats it."""
 
     def to_representation(self, data):
-        stamp = serializers.DateTimeField()
+        stamp = iso_datetime()
         formatted: dict = {}
         out = []
         for point in data:
             t = point["t"]
-            if t not in formatted:
-                formatted[t] = stamp.to_representation(t)
-            out.append({"t": formatted[t], "key": point["key"], "requests": point["requests"],
-                        "input_tokens": point["input_tokens"], "output_tokens": point["output_tokens"],
-                        "reasoning_requests": point["reasoning_requests"],
-                        "error_requests": point.get("error_requests")})
+            text = formatted.get(t)
+            if text is None:
+                text = formatted[t] = stamp(t)
+            out.append({**point, "t": text})
         return out
 
 

@@ -179,3 +179,20 @@ def test_reveal_needs_the_analyst_role_and_a_reason_and_is_audited(api, world):
     assert event.actor_name == "analyst-user"
     assert api["analyst"].post("/api/v1/accounts/acct_nobody/reveal/", {"reason": "x"},
                                format="json").status_code == 404
+
+
+def test_request_pages_with_lookup_values_and_an_empty_member_set(world):
+    """The lookup values come from the outer query of keyset_requests; a campaign without
+    active members gives an empty page, not an error."""
+    from datetime import UTC, datetime
+
+    from accounts import selectors
+    from campaigns import selectors as campaign_selectors
+    from tests.factories import CampaignFactory
+
+    page = selectors.account_requests(world["members"][0], limit=2)
+    assert len(page.rows) == 2 and page.next_cursor
+    assert {r.model_value for r in page.rows} == {"atlas-3"}
+    empty = campaign_selectors.campaign_requests(CampaignFactory(), datetime(2026, 1, 1, tzinfo=UTC),
+                                                 datetime(2027, 1, 1, tzinfo=UTC))
+    assert empty.rows == [] and empty.next_cursor is None

@@ -138,7 +138,9 @@ def main() -> None:
         paths = [(name, path) for name, path in endpoints(ids).items() if args.only in name]
         warm = {name: [] for name, _ in paths}
         client(args.port, ids["token"], paths * 3, time.perf_counter() + 3, warm, [])
+        before = cpu_seconds(server.pid)
         results, errors = load(args, ids["token"], paths, args.seconds)
+        spent = {k: v - before.get(k, 0.0) for k, v in cpu_seconds(server.pid).items()}
         alone = {}
         if args.each:
             for one in paths:
@@ -150,6 +152,7 @@ def main() -> None:
     print(f"{args.clients} clients, {args.workers} gunicorn workers x {args.threads} threads, {args.seconds:.0f} s, "
           f"{total} requests "
           f"({total / args.seconds:.0f}/s), {len(errors)} errors {sorted(set(errors))[:5]}")
+    print("CPU per request (ms): " + ", ".join(f"{k} {v / max(total, 1) * 1000:.2f}" for k, v in spent.items()))
     print("| endpoint | n | p50 ms | p95 ms | p99 ms |\n| --- | ---: | ---: | ---: | ---: |")
     for name, values in results.items():
         if values:
@@ -163,6 +166,27 @@ def main() -> None:
             if values:
                 print(f"| {name} | {len(values) / args.each:.0f} | {statistics.median(values):.0f} | "
                       f"{pct(values, 95):.0f} | {pct(values, 99):.0f} | {len(errs)} |")
+
+
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the gunicorn workers, PostgreSQL's processes and this client:
+    CPU per request is steadier than latency on a shared host, where other tenants' load moves
+    the queue (dead processes drop out, so read it over a span where none start or stop)."""
+    import psutil
+
+    def used(procs) -> float:
+        total = 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
+    postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")]
+    return {"gunicorn": used(psutil.Process(server_pid).children()), "postgresql": used(postgres),
+            "client": used([psutil.Process()])}
 
 
 def load(args, token: str, paths: list[tuple[str, str]], seconds: float) -> tuple[dict, list]:

@@ -127,6 +127,23 @@ def campaign_timeline(campaign: Campaign, *, bucket: str = "hour", by: str = "no
     number of members, and cached like the other campaign reads (the key changes with the
     figures that same refresh writes). That rollup keeps no error counts: ``error_requests`` is None.
     """
+    key, since, until = _timeline_key(campaign, bucket, by, since, until)
+    return _cached(campaign, key, lambda: _timeline_points(campaign, bucket, by, since, until))
+
+
+def campaign_timeline_json(campaign: Campaign, encode, *, bucket: str = "hour", by: str = "none",
+                           since: datetime | None = None, until: datetime | None = None) -> bytes:
+    """``encode(points)``, the API's JSON of ``campaign_timeline``'s points, cached beside them
+    under the same key (so it moves with every membership change as they do): a campaign's
+    hourly timeline is thousands of points, and serialising them was most of the call."""
+    key, since, until = _timeline_key(campaign, bucket, by, since, until)
+    return _cached(campaign, ("json", *key),
+                   lambda: encode(campaign_timeline(campaign, bucket=bucket, by=by, since=since, until=until)))
+
+
+def _timeline_key(campaign: Campaign, bucket: str, by: str, since: datetime | None,
+                  until: datetime | None) -> tuple[tuple, datetime | None, datetime | None]:
+    """The cache key of a timeline and its window (checked, defaulted)."""
     if bucket not in account_selectors.BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(account_selectors.BUCKETS)}")
     if by not in account_selectors.BREAKDOWNS:
@@ -135,8 +152,7 @@ def campaign_timeline(campaign: Campaign, *, bucket: str = "hour", by: str = "no
         # An hourly chart of the whole history is thousands of points nobody reads; default to
         # the last 7 days of activity, as the account timeline does.
         since = campaign.last_activity - DEFAULT_WINDOW
-    key = ("timeline", bucket, by, since and since.isoformat(), until and until.isoformat())
-    return _cached(campaign, key, lambda: _timeline_points(campaign, bucket, by, since, until))
+    return ("timeline", bucket, by, since and since.isoformat(), until and until.isoformat()), since, until
 
 
 def _timeline_points(campaign: Campaign, bucket: str, by: str, since: datetime | None,

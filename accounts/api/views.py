@@ -83,14 +83,19 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet):
         if unknown:
             raise exceptions.ValidationError({unknown[0]: f"Unknown filter {unknown[0]!r}; this list filters on: "
                                                           f"{', '.join(sorted(filtersets.RequestFilterSet.base_filters))}."})
-        filterset = filtersets.RequestFilterSet(request.query_params, queryset=Request.objects.all())
-        if not filterset.is_valid():
-            raise exceptions.ValidationError(filterset.errors)
+        requests = Request.objects.all()
+        if set(request.query_params) & set(filtersets.RequestFilterSet.base_filters):
+            # Only when a filter is asked: building a filterset (a deep copy of every filter,
+            # then a form) was a sixth of an unfiltered page's time.
+            filterset = filtersets.RequestFilterSet(request.query_params, queryset=requests)
+            if not filterset.is_valid():
+                raise exceptions.ValidationError(filterset.errors)
+            requests = filterset.qs
         size = request.query_params.get("page_size", "100")
         if not size.isdigit() or not 1 <= int(size) <= REQUEST_PAGE_MAX:
             raise exceptions.ValidationError({"page_size": f"Give a page size from 1 to {REQUEST_PAGE_MAX}."})
         try:
-            page = selectors.account_requests(account, requests=filterset.qs, cursor=request.query_params.get("cursor"),
+            page = selectors.account_requests(account, requests=requests, cursor=request.query_params.get("cursor"),
                                               limit=int(size))
         except selectors.InvalidCursor as exc:
             raise exceptions.ValidationError({"cursor": str(exc)}) from None

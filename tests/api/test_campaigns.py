@@ -193,6 +193,20 @@ def test_campaign_timeline_by_category_per_hour_and_day(api, world):
     assert len(daily) == 1 and daily[0]["requests"] == 90 and daily[0]["key"] is None
 
 
+def test_campaign_timeline_json_is_cached_with_the_points_and_moves_with_the_members(api, world):
+    """JSON clients get the points' cached JSON; the browsable API serialises them itself. Both
+    say the same, and an unlink (which refreshes the figures in the cache key) shows at once."""
+    base = f"/api/v1/campaigns/{world['campaign'].pk}/timeline/?by=category"
+    as_json = api["viewer"].get(base).json()
+    assert as_json == api["viewer"].get(base).json()  # the second answer comes from the cache
+    html = api["viewer"].get(base, HTTP_ACCEPT="text/html").content.decode()
+    assert html.count("&quot;requests&quot;:") == len(as_json["points"]) > 0  # (HTML-escaped JSON)
+    api["analyst"].post(f"/api/v1/campaigns/{world['campaign'].pk}/members/{world['members'][0].account_id}/unlink/",
+                        {"reason": "not theirs"}, format="json")
+    after = api["viewer"].get(base).json()
+    assert sum(p["requests"] for p in after["points"]) == 60
+
+
 def test_infrastructure_counts_shared_values(api, world):
     body = api["viewer"].get(f"/api/v1/campaigns/{world['campaign'].pk}/infrastructure/").json()
     kinds = body["kinds"]

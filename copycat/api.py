@@ -189,13 +189,14 @@ class FlatRepresentation:
     Lists of requests, accounts and members are up to hundreds of rows a call, and DRF's walk
     (get_attribute, SkipField checks, isinstance tests per field) was most of those calls'
     time. The plan (field name, attribute path, how to represent) is built once per serializer
-    class when no field depends on the serializer instance (method fields and hyperlinks do),
-    else once per instance, so building a ModelSerializer's fields (a third of a millisecond)
-    is not paid on every call. Each value still goes through its field's own
-    ``to_representation``, except ISO date-times, which take a fast path with the same output
-    (DRF looked up the current time zone once per value). A primary-key related field reads
-    the ``<fk>_id`` column, as DRF's own shortcut does. tests/api/test_flat_representation.py
-    holds the output equal to DRF's.
+    class unless a field depends on its serializer instance in a way the plan cannot bind per
+    instance (hyperlinks; method fields of nested serializers), so building a ModelSerializer's
+    fields (a third of a millisecond) is not paid on every call; each instance binds the plan
+    to itself (method fields, the current time zone) once. Each value still goes through its
+    field's own ``to_representation``, except ISO date-times, which take a fast path with the
+    same output (DRF looked up the current time zone once per value). A primary-key related
+    field reads the ``<fk>_id`` column, as DRF's own shortcut does.
+    tests/api/test_flat_representation.py holds the output equal to DRF's.
     """
 
     _flat_shared_plans: dict = {}
@@ -209,7 +210,7 @@ class FlatRepresentation:
                 steps = [self._flat_step(field, instance) for field in self._readable_fields]
                 if all(_instance_free(field) for field in self._readable_fields):
                     FlatRepresentation._flat_shared_plans[cls] = steps
-            plan = self._flat_plan_cache = _with_time_zone(steps)
+            plan = self._flat_plan_cache = _bind(steps, self)
         return plan
 
     @staticmethod
@@ -222,9 +223,11 @@ class FlatRepresentation:
             attname = type(instance)._meta.get_field(field.source).attname
             return (field.field_name, (attname,),
                     lambda pk, f=field: f.to_representation(relations.PKOnlyObject(pk)), None)
+        if isinstance(field, serializers.SerializerMethodField):
+            return field.field_name, (), _Method(field.method_name), None  # bound by _bind
         path = () if field.source == "*" else tuple(field.source_attrs)
         if _iso_datetime(field):
-            return field.field_name, path, field, None  # represented by _with_time_zone's fast path
+            return field.field_name, path, field, None  # represented by _bind's fast path
         return field.field_name, path, field.to_representation, _as_is(field)
 
     def to_representation(self, instance):
@@ -251,15 +254,24 @@ def _as_is(field) -> type | None:
     return _AS_IS.get(type(field))
 
 
-def _instance_free(field) -> bool:
-    """Whether a field's output depends only on the value (not on its serializer's context or
-    methods), so one plan can serve every instance of the serializer class."""
-    if isinstance(field, (serializers.SerializerMethodField, relations.HyperlinkedRelatedField,
-                          serializers.HyperlinkedIdentityField)):
+def _instance_free(field, nested: bool = False) -> bool:
+    """Whether one plan can serve every instance of the serializer class for this field: its
+    output depends only on the value, or (a method field) on the instance _bind binds it to.
+    A nested serializer is shared by every parent instance, so its method fields are not."""
+    if isinstance(field, serializers.SerializerMethodField):
+        return not nested
+    if isinstance(field, (relations.HyperlinkedRelatedField, serializers.HyperlinkedIdentityField)):
         return False
     if isinstance(field, serializers.BaseSerializer):
-        return isinstance(field, FlatRepresentation) and all(_instance_free(f) for f in field._readable_fields)
+        return isinstance(field, FlatRepresentation) and all(_instance_free(f, True) for f in field._readable_fields)
     return True
+
+
+class _Method:
+    """A method field's step in a shared plan: the method is looked up on each instance."""
+
+    def __init__(self, name: str):
+        self.name = name
 
 
 def _iso_datetime(field) -> bool:
@@ -269,10 +281,19 @@ def _iso_datetime(field) -> bool:
     return isinstance(output, str) and output.lower() == ISO_8601
 
 
-def _with_time_zone(steps):
-    """The plan's date-time steps bound to the current time zone, looked up once per list."""
-    return [(name, path, iso_datetime(represent) if isinstance(represent, serializers.DateTimeField) else represent,
-             as_is) for name, path, represent, as_is in steps]
+def _bind(steps, serializer):
+    """The plan for one serializer instance: method fields bound to it, date-times to the
+    current time zone (looked up once per list), nested serializers told to bind afresh."""
+    bound = []
+    for name, path, represent, as_is in steps:
+        if isinstance(represent, serializers.DateTimeField):
+            represent = iso_datetime(represent)
+        elif isinstance(represent, _Method):
+            represent = getattr(serializer, represent.name)
+        elif isinstance(getattr(represent, "__self__", None), FlatRepresentation):
+            represent.__self__._flat_plan_cache = None  # shared with the first instance: rebind
+        bound.append((name, path, represent, as_is))
+    return bound
 
 
 def iso_datetime(field: serializers.DateTimeField | None = None):

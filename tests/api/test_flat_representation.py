@@ -89,3 +89,14 @@ def test_a_serializer_whose_fields_read_its_context_is_not_planned_once_for_all(
              "reasoning_requests": 0, "error_requests": 0}
     second = account_serializers.AccountDetailSerializer(account, context={"timeline": [point]}).data
     assert first["timeline"] == [] and [p["requests"] for p in second["timeline"]] == [7]
+
+
+def test_nested_rows_follow_the_current_time_zone_too(world):
+    from django.utils import timezone
+
+    members = list(Membership.objects.filter(campaign=world["campaign"]).select_related("account__org", "added_by"))
+    campaign_serializers.MembershipSerializer(members, many=True).data  # plans the class (in UTC)
+    with timezone.override("Asia/Kolkata"):
+        flat = campaign_serializers.MembershipSerializer(members, many=True).data
+        assert flat[0]["account"]["last_request_at"].endswith("+05:30")
+        assert [dict(row) for row in flat] == [_drf(campaign_serializers.MembershipSerializer, m) for m in members]

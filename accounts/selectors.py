@@ -115,7 +115,7 @@ def account_timeline(account: Account, *, bucket: str = "hour", by: str = "none"
 
 @dataclass(frozen=True)
 class RequestPage:
-    rows: list[Request]
+    rows: list[Request] | list[dict]
     next_cursor: str | None
 
 
@@ -153,9 +153,11 @@ def _lookup_columns() -> str:
     return ", ".join(parts)
 
 
-def keyset_requests(qs: QuerySet[Request], *, cursor: str | None = None, limit: int = 100) -> RequestPage:
+def keyset_requests(qs: QuerySet[Request], *, cursor: str | None = None, limit: int = 100,
+                    plain: bool = False) -> RequestPage:
     """One page of ``qs``, newest first, keyset-paginated on (ts, request_id), each row with its
-    lookup values as ``<fk>_value`` attributes.
+    lookup values as ``<fk>_value`` attributes; with ``plain``, rows are dicts of the columns
+    (what an API page serializes: building a hundred model instances was a quarter of it).
 
     ``ts <= cursor_ts`` is stated on its own so the (account_id, ts) index bounds the scan;
     the row comparison then settles ties on ``ts``. Never OFFSET: page 10,000 costs what page 1
@@ -168,20 +170,27 @@ def keyset_requests(qs: QuerySet[Request], *, cursor: str | None = None, limit: 
         sql, params = qs.order_by("-ts", "-request_id")[: limit + 1].query.sql_with_params()
     except EmptyResultSet:  # .none() or `__in` an empty list: the ORM would have answered [] too
         return RequestPage([], None)
-    rows = list(Request.objects.raw(
-        f"SELECT r.*, {_lookup_columns()} FROM ({sql}) r ORDER BY r.ts DESC, r.request_id DESC", params))
+    sql = f"SELECT r.*, {_lookup_columns()} FROM ({sql}) r ORDER BY r.ts DESC, r.request_id DESC"
+    if plain:
+        with connection.cursor() as db:
+            db.execute(sql, params)
+            names = [column.name for column in db.description]
+            rows = [dict(zip(names, row, strict=True)) for row in db.fetchall()]
+    else:
+        rows = list(Request.objects.raw(sql, params))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].ts, rows[-1].request_id)
+        last = rows[-1]
+        next_cursor = encode_cursor(*((last["ts"], last["request_id"]) if plain else (last.ts, last.request_id)))
     return RequestPage(rows, next_cursor)
 
 
 def account_requests(account: Account, *, requests: QuerySet[Request] | None = None, cursor: str | None = None,
-                     limit: int = 100) -> RequestPage:
+                     limit: int = 100, plain: bool = False) -> RequestPage:
     """One page of the account's requests (``requests`` narrows them, e.g. a filterset's qs)."""
     qs = requests if requests is not None else Request.objects.all()
-    return keyset_requests(qs.filter(account_id=account.pk), cursor=cursor, limit=limit)
+    return keyset_requests(qs.filter(account_id=account.pk), cursor=cursor, limit=limit, plain=plain)
 
 
 def request_rows(rows: list[Request], *, revealed: bool) -> list[dict]:

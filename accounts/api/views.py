@@ -96,7 +96,7 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet):
             raise exceptions.ValidationError({"page_size": f"Give a page size from 1 to {REQUEST_PAGE_MAX}."})
         try:
             page = selectors.account_requests(account, requests=requests, cursor=request.query_params.get("cursor"),
-                                              limit=int(size))
+                                              limit=int(size), plain=True)
         except selectors.InvalidCursor as exc:
             raise exceptions.ValidationError({"cursor": str(exc)}) from None
         next_url = None

@@ -100,3 +100,12 @@ def test_nested_rows_follow_the_current_time_zone_too(world):
         flat = campaign_serializers.MembershipSerializer(members, many=True).data
         assert flat[0]["account"]["last_request_at"].endswith("+05:30")
         assert [dict(row) for row in flat] == [_drf(campaign_serializers.MembershipSerializer, m) for m in members]
+
+
+def test_plain_request_rows_serialize_as_model_rows_do(world):
+    for account in (world["bystander"], world["members"][0]):
+        as_models = selectors.account_requests(account)
+        as_dicts = selectors.account_requests(account, plain=True)
+        assert as_dicts.next_cursor == as_models.next_cursor and as_dicts.rows
+        assert (account_serializers.RequestSerializer(as_dicts.rows, many=True).data
+                == account_serializers.RequestSerializer(as_models.rows, many=True).data)

@@ -92,6 +92,15 @@ def test_campaign_page_shows_the_case(login, world):
     assert reverse("campaigns:candidates", args=[c.pk]) in content  # candidates load after the page
 
 
+def test_big_figures_are_grouped_by_thousands(login, world):
+    c = world["campaign"]
+    type(c).objects.filter(pk=c.pk).update(request_count=28_800_000, tokens_out=1_234_567)
+    content = login("viewer").get(reverse("campaigns:detail", args=[c.pk])).content.decode()
+    assert '<span class="num">28,800,000</span>' in content and '<span class="num">1,234,567</span>' in content
+    listing = login("viewer").get(reverse("campaigns:list")).content.decode()
+    assert '<td class="num">28,800,000</td>' in listing
+
+
 def test_candidates_share_rare_values_and_can_be_linked(login, world):
     c = world["campaign"]
     content = login("analyst").get(reverse("campaigns:candidates", args=[c.pk])).content.decode()

@@ -78,6 +78,11 @@ class MembershipSerializer(FlatRepresentation, serializers.ModelSerializer):
         fields = ("id", "account", "active", "source", "detection_run", "confidence", "signals", "explanation",
                   "reason", "added_by", "added_at", "removed_by", "removed_at", "removed_reason")
         read_only_fields = fields
+        # A membership keeps both sides of its history: an unlink answers with the link's reason
+        # in `reason` and its own in `removed_reason`.
+        extra_kwargs = {"reason": {"help_text": "Why an analyst linked the account (empty for detection's own links: "
+                                                "see explanation and signals)."},
+                        "removed_reason": {"help_text": "Why it was unlinked; empty while it is a member."}}
 
 
 class LinkSerializer(serializers.Serializer):

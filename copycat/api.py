@@ -207,9 +207,13 @@ class FlatRepresentation:
             cls = type(self)
             steps = FlatRepresentation._flat_shared_plans.get(cls)
             if steps is None:
-                steps = [self._flat_step(field, instance) for field in self._readable_fields]
                 if all(_instance_free(field) for field in self._readable_fields):
+                    # From a bare instance: a shared plan must not keep this call's request,
+                    # context or rows alive.
+                    steps = [self._flat_step(field, instance) for field in cls()._readable_fields]
                     FlatRepresentation._flat_shared_plans[cls] = steps
+                else:
+                    steps = [self._flat_step(field, instance) for field in self._readable_fields]
             plan = self._flat_plan_cache = _bind(steps, self)
         return plan
 

@@ -109,3 +109,20 @@ def test_plain_request_rows_serialize_as_model_rows_do(world):
         assert as_dicts.next_cursor == as_models.next_cursor and as_dicts.rows
         assert (account_serializers.RequestSerializer(as_dicts.rows, many=True).data
                 == account_serializers.RequestSerializer(as_models.rows, many=True).data)
+
+
+def test_a_shared_plan_keeps_no_request_context_alive(world):
+    import gc
+    import weakref
+
+    class Marker:
+        pass
+
+    FlatRepresentation._flat_shared_plans.clear()  # this call plans the classes afresh
+    context = Marker()
+    members = list(Membership.objects.filter(campaign=world["campaign"]).select_related("account__org"))
+    campaign_serializers.MembershipSerializer(members, many=True, context={"request": context}).data
+    alive = weakref.ref(context)
+    del context
+    gc.collect()
+    assert alive() is None

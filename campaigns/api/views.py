@@ -8,7 +8,6 @@ import io
 import os
 
 import orjson
-
 from django.db import transaction
 from django.http import FileResponse
 from drf_spectacular.utils import (

@@ -95,7 +95,7 @@ def test_nested_rows_follow_the_current_time_zone_too(world):
     from django.utils import timezone
 
     members = list(Membership.objects.filter(campaign=world["campaign"]).select_related("account__org", "added_by"))
-    campaign_serializers.MembershipSerializer(members, many=True).data  # plans the class (in UTC)
+    assert campaign_serializers.MembershipSerializer(members, many=True).data  # plans the class (in UTC)
     with timezone.override("Asia/Kolkata"):
         flat = campaign_serializers.MembershipSerializer(members, many=True).data
         assert flat[0]["account"]["last_request_at"].endswith("+05:30")
@@ -121,7 +121,7 @@ def test_a_shared_plan_keeps_no_request_context_alive(world):
     FlatRepresentation._flat_shared_plans.clear()  # this call plans the classes afresh
     context = Marker()
     members = list(Membership.objects.filter(campaign=world["campaign"]).select_related("account__org"))
-    campaign_serializers.MembershipSerializer(members, many=True, context={"request": context}).data
+    assert campaign_serializers.MembershipSerializer(members, many=True, context={"request": context}).data
     alive = weakref.ref(context)
     del context
     gc.collect()

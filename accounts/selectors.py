@@ -182,7 +182,8 @@ def keyset_requests(qs: QuerySet[Request], *, cursor: str | None = None, limit: 
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor(*((last["ts"], last["request_id"]) if plain else (last.ts, last.request_id)))
+        ts, request_id = (last["ts"], last["request_id"]) if plain else (last.ts, last.request_id)
+        next_cursor = encode_cursor(ts, request_id)
     return RequestPage(rows, next_cursor)
 
 

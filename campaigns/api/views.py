@@ -136,7 +136,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
                                                user=request.user, reason=data.validated_data["reason"])
             membership = selectors.member_list(campaign).get(pk=membership.pk)
             return Response(serializers.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
-        queryset = self.filter_queryset(selectors.member_list(campaign).only(*selectors.MEMBER_ROW_FIELDS))
+        queryset = self.filter_queryset(selectors.member_rows(campaign))
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(serializers.MembershipSerializer(page, many=True).data)
 

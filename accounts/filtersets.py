@@ -27,6 +27,7 @@ from accounts.models import (
     Request,
     Session,
 )
+from copycat.filters import BooleanFilter
 
 TRAFFIC_WINDOW = timedelta(days=7)
 
@@ -86,7 +87,7 @@ class AccountFilterSet(filters.FilterSet):
     signup_asn = filters.NumberFilter(field_name="signup_asn")
     payment_fingerprint = filters.CharFilter(field_name="payment_fingerprint")
     device_fingerprint = filters.CharFilter(field_name="device_fingerprint")
-    placeholder = filters.BooleanFilter(field_name="is_placeholder")
+    placeholder = BooleanFilter(field_name="is_placeholder")
     campaign = filters.NumberFilter(method="filter_campaign", label="Active member of this campaign id")
     active_after = filters.IsoDateTimeFilter(field_name="last_request_at", lookup_expr="gte")
     active_before = filters.IsoDateTimeFilter(field_name="first_request_at", lookup_expr="lte")
@@ -212,7 +213,7 @@ class RequestFilterSet(filters.FilterSet):
     category = filters.CharFilter(method="filter_lookup", label="Category")
     status_code = filters.NumberFilter(field_name="status_code", label="HTTP status")
     ip = IPFilter(field_name="ip", label="IP")
-    reasoning = filters.BooleanFilter(field_name="reasoning_requested", label="Asks for reasoning")
+    reasoning = BooleanFilter(field_name="reasoning_requested", label="Asks for reasoning")
 
     class Meta:
         model = Request

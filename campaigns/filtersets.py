@@ -21,6 +21,7 @@ from campaigns.models import (
     Note,
     Signal,
 )
+from copycat.filters import BooleanFilter
 
 CAMPAIGN_ORDERING = (
     ("score", "score"),
@@ -105,7 +106,7 @@ class CampaignFilterSet(filters.FilterSet):
 
 
 class MembershipFilterSet(filters.FilterSet):
-    active = filters.BooleanFilter(field_name="active", label="Linked now (no: unlinked accounts)")
+    active = BooleanFilter(field_name="active", label="Linked now (no: unlinked accounts)")
     source = filters.ChoiceFilter(choices=Membership.Source.choices)
     min_confidence = filters.NumberFilter(field_name="confidence", lookup_expr="gte", label="Confidence at least")
     account = filters.CharFilter(field_name="account__account_id", lookup_expr="startswith",
@@ -151,7 +152,7 @@ class DetectionRunFilterSet(filters.FilterSet):
 class EvidencePacketFilterSet(filters.FilterSet):
     campaign = filters.NumberFilter(field_name="campaign_id")
     status = filters.MultipleChoiceFilter(choices=EvidencePacket.Status.choices, distinct=False)
-    redacted = filters.BooleanFilter(field_name="redacted")
+    redacted = BooleanFilter(field_name="redacted")
 
     class Meta:
         model = EvidencePacket

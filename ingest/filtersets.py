@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters as filters
 
+from copycat.filters import BooleanFilter
 from ingest.models import IngestRun, RejectedRecord
 from ingest.services import KINDS
 
@@ -15,7 +16,7 @@ class IngestRunFilterSet(filters.FilterSet):
     path = filters.CharFilter(field_name="path", lookup_expr="icontains", label="File path contains")
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
-    has_rejections = filters.BooleanFilter(method="filter_has_rejections")
+    has_rejections = BooleanFilter(method="filter_has_rejections")
 
     class Meta:
         model = IngestRun

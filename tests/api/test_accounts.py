@@ -196,3 +196,23 @@ def test_request_pages_with_lookup_values_and_an_empty_member_set(world):
     empty = campaign_selectors.campaign_requests(CampaignFactory(), datetime(2026, 1, 1, tzinfo=UTC),
                                                  datetime(2027, 1, 1, tzinfo=UTC))
     assert empty.rows == [] and empty.next_cursor is None
+
+
+def test_a_yes_no_filter_refuses_other_values_instead_of_ignoring_them(api, world):
+    account = world["members"][0].account_id
+    base = f"/api/v1/accounts/{account}/requests/"
+    response = api["viewer"].get(base + "?reasoning=maybe")
+    assert response.status_code == 400
+    assert response.json()["error"] == "reasoning: 'maybe' is not a yes/no value; give true or false."
+    from accounts.models import Request
+
+    rows = Request.objects.filter(account_id=world["members"][0].pk)
+    rows.update(reasoning_requested=False)
+    rows.filter(request_id=rows.order_by("request_id").values("request_id")[:1]).update(reasoning_requested=True)
+
+    def count(query=""):
+        return len(api["viewer"].get(base + query).json()["results"])
+
+    assert (count("?reasoning=true"), count("?reasoning=false"), count()) == (1, 5, 6)
+    assert count("?reasoning=1") == count("?reasoning=true") and count("?reasoning=no") == count("?reasoning=false")
+    assert api["viewer"].get("/api/v1/accounts/?placeholder=sometimes").status_code == 400

@@ -8,13 +8,16 @@ import functools
 import logging
 
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist, SuspiciousOperation
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django_filters.filters import OrderingFilter
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiResponse
@@ -328,15 +331,43 @@ class CursorPagination(pagination.CursorPagination):
     max_page_size = 500
     ordering = "-id"
 
+    def paginate_queryset(self, queryset, request, view=None):
+        # The cursor keeps the first ordering value of a page's last row and filters on it; a
+        # NULL there (an account with no request yet) cannot be compared, so a nullable sort
+        # key pages over a copy with NULL as the lowest value of its type.
+        self._ordering = None
+        ordering = self.get_ordering(request, queryset, view)
+        keyed, annotations = _null_safe(queryset.model, ordering)
+        self._ordering = keyed
+        return super().paginate_queryset(queryset.annotate(**annotations) if annotations else queryset,
+                                         request, view)
+
     def get_ordering(self, request, queryset, view):
+        if getattr(self, "_ordering", None):
+            return self._ordering
         wanted = request.query_params.get("ordering")
         if wanted:
-            fields = [f.strip() for f in wanted.split(",") if f.strip()]
+            # The filterset has checked the names already; its OrderingFilter maps each one the
+            # API shows (``requests``) to the field it sorts (``account__request_count``).
+            names = _ordering_names(view)
+            fields = []
+            for name in (f.strip() for f in wanted.split(",")):
+                if name:
+                    field = names.get(name.lstrip("-"), name.lstrip("-"))
+                    fields.append(f"-{field}" if name.startswith("-") else field)
             tie = "-id" if fields[-1].startswith("-") else "id"
             if fields[-1].lstrip("-") != "id":
                 fields.append(tie)
             return tuple(fields)
         return tuple(getattr(view, "cursor_ordering", None) or (self.ordering,))
+
+    def _get_position_from_instance(self, instance, ordering):
+        name = ordering[0].lstrip("-")
+        if isinstance(instance, dict):
+            return str(instance[name])
+        for attr in name.split("__"):
+            instance = getattr(instance, attr)
+        return str(instance)
 
     def decode_cursor(self, request):
         try:
@@ -355,6 +386,43 @@ class CursorPagination(pagination.CursorPagination):
             if not 1 <= size <= self.max_page_size:
                 raise exceptions.ValidationError({"page_size": f"Give a page size from 1 to {self.max_page_size}."})
         return super().get_page_size(request)
+
+
+def _ordering_names(view) -> dict[str, str]:
+    """The sort names a list's filterset takes, each with the field it sorts by."""
+    filterset_class = getattr(view, "filterset_class", None)
+    for flt in getattr(filterset_class, "base_filters", {}).values():
+        if isinstance(flt, OrderingFilter):
+            return flt.param_map
+    return {}
+
+
+# The lowest value of each nullable sort key's type, standing in for NULL in a cursor.
+_NULL_AS = {"DateTimeField": datetime.datetime(1, 1, 1, tzinfo=datetime.UTC), "IntegerField": -(2**31),
+            "BigIntegerField": -(2**63), "FloatField": float("-inf")}
+
+
+def _null_safe(model, ordering: tuple[str, ...]) -> tuple[tuple[str, ...], dict]:
+    """``ordering`` with its first key swapped for a non-NULL copy when that field may be NULL,
+    and the annotation that makes the copy."""
+    first = ordering[0].lstrip("-")
+    try:
+        field = _field_at(model, first)
+    except FieldDoesNotExist:
+        return ordering, {}
+    lowest = _NULL_AS.get(field.get_internal_type())
+    if not field.null or lowest is None:
+        return ordering, {}
+    alias = "cursor_" + first.replace("__", "_")
+    keyed = (ordering[0].replace(first, alias),) + ordering[1:]
+    return keyed, {alias: Coalesce(F(first), Value(lowest), output_field=field)}
+
+
+def _field_at(model, path: str):
+    *links, last = path.split("__")
+    for link in links:
+        model = model._meta.get_field(link).related_model
+    return model._meta.get_field(last)
 
 
 # --- filtering ------------------------------------------------------------------------------

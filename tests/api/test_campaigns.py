@@ -288,3 +288,45 @@ def test_a_viewer_is_refused_a_write_before_its_body_is_checked(api, world):
         assert response.json()["error"] == "This needs the analyst role (you have: viewer)."
     assert api["analyst"].patch(f"/api/v1/campaigns/{campaign}/", {"severity": "low"},
                                 format="json").status_code == 400  # an analyst is told what is missing
+
+
+def walk_pages(client, url: str) -> list[dict]:
+    rows = []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, response.content[:300]
+        rows += response.json()["results"]
+        url = response.json()["next"]
+    return rows
+
+
+@pytest.mark.parametrize("name, key", [
+    ("requests", lambda m: (m["account"]["request_count"], m["id"])),
+    ("last_request", lambda m: (m["account"]["last_request_at"] or "", m["id"])),
+    ("account", lambda m: (m["account"]["account_id"], m["id"])),
+    ("added", lambda m: (m["added_at"], m["id"])),
+    ("confidence", lambda m: (m["confidence"], m["id"])),
+])
+@pytest.mark.parametrize("descending", [False, True])
+def test_member_sorts_page_through_every_member_once_in_order(api, world, name, key, descending):
+    """Each sort the filterset offers pages with one row a page, over ties and over members
+    whose account has no request yet (NULL last request, sorted as the oldest)."""
+    campaign = world["campaign"]
+    for i in range(4):
+        account = f.AccountFactory(request_count=10 * (i % 2), last_request_at=None if i < 2 else f.T0)
+        f.MembershipFactory(campaign=campaign, account=account, confidence=0.5)
+    rows = walk_pages(api["viewer"], f"/api/v1/campaigns/{campaign.pk}/members/?page_size=1&ordering="
+                                     f"{'-' if descending else ''}{name}")
+    assert len(rows) == len({r["id"] for r in rows}) == 7
+    first = [key(r)[0] for r in rows]
+    assert first == sorted(first, reverse=descending)
+
+
+def test_campaigns_page_through_a_sort_key_that_may_be_empty(api, world):
+    for _ in range(3):
+        f.CampaignFactory(last_activity=None, first_activity=None)
+    for order in ("last_activity", "-last_activity"):
+        rows = walk_pages(api["viewer"], f"/api/v1/campaigns/?page_size=1&ordering={order}")
+        assert len(rows) == len({r["id"] for r in rows}) == 4
+        empty_first = [r["last_activity"] is None for r in rows]
+        assert empty_first == sorted(empty_first, reverse=order == "last_activity")

@@ -21,6 +21,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Account, ApiKey, Category, ModelName, Request, Session, TrafficHour
+from copycat.db import one_or_none
 
 BUCKETS = ("hour", "day")
 BREAKDOWNS = ("none", "category", "model")
@@ -44,7 +45,7 @@ def account_list() -> QuerySet[Account]:
 
 
 def get_account(account_id: str) -> Account | None:
-    return Account.objects.select_related("org").filter(account_id=account_id).first()
+    return one_or_none(Account.objects.select_related("org").filter(account_id=account_id))
 
 
 def api_key_list() -> QuerySet[ApiKey]:

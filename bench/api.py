@@ -144,7 +144,11 @@ def main() -> None:
         alone = {}
         if args.each:
             for one in paths:
-                alone[one[0]] = load(args, ids["token"], [one], args.each)
+                at = cpu_seconds(server.pid)
+                res, errs = load(args, ids["token"], [one], args.each)
+                used = cpu_seconds(server.pid)
+                n = max(len(res[one[0]]), 1)
+                alone[one[0]] = (res, errs, {k: (used[k] - at.get(k, 0.0)) / n * 1000 for k in used})
     finally:
         server.terminate()
         server.wait()
@@ -160,12 +164,14 @@ def main() -> None:
                   f"{pct(values, 99):.0f} |")
     if alone:
         print(f"\nEach endpoint alone under {args.clients} clients, {args.each:.0f} s each:")
-        print("| endpoint | requests/s | p50 ms | p95 ms | p99 ms | errors |\n| --- | ---: | ---: | ---: | ---: | ---: |")
-        for name, (res, errs) in alone.items():
+        print("| endpoint | requests/s | p50 ms | p95 ms | p99 ms | errors | CPU ms/request: gunicorn / PostgreSQL |\n"
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name, (res, errs, cpu) in alone.items():
             values = res[name]
             if values:
                 print(f"| {name} | {len(values) / args.each:.0f} | {statistics.median(values):.0f} | "
-                      f"{pct(values, 95):.0f} | {pct(values, 99):.0f} | {len(errs)} |")
+                      f"{pct(values, 95):.0f} | {pct(values, 99):.0f} | {len(errs)} | "
+                      f"{cpu['gunicorn']:.2f} / {cpu['postgresql']:.2f} |")
 
 
 def cpu_seconds(server_pid: int) -> dict[str, float]:

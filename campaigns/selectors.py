@@ -29,6 +29,7 @@ from campaigns.models import (
     Note,
     Signal,
 )
+from copycat.db import one_or_none
 
 DEFAULT_WINDOW = timedelta(days=7)
 BLOCKABLE_STATUSES = (Campaign.Status.CONFIRMED, Campaign.Status.MITIGATED)
@@ -43,7 +44,7 @@ def campaign_list() -> QuerySet[Campaign]:
 def campaign_detail(pk: int) -> Campaign | None:
     """The campaign with its assignee. Every campaign endpoint starts here: joining the two
     detection runs too parsed their JSON counts and timings on each call for two ids."""
-    return Campaign.objects.select_related("assignee").filter(pk=pk).first()
+    return one_or_none(Campaign.objects.select_related("assignee").filter(pk=pk))
 
 
 def member_list(campaign: Campaign) -> QuerySet[Membership]:

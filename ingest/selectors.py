@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from copycat.db import one_or_none
 from ingest.models import IngestRun, RejectedRecord
 
 REJECTED_PREVIEW = 20
@@ -14,7 +15,7 @@ def run_list() -> QuerySet[IngestRun]:
 
 
 def get_run(pk: int) -> IngestRun | None:
-    return IngestRun.objects.select_related("created_by").filter(pk=pk).first()
+    return one_or_none(IngestRun.objects.select_related("created_by").filter(pk=pk))
 
 
 def rejected_records(run: IngestRun) -> QuerySet[RejectedRecord]:

@@ -16,6 +16,7 @@ from accounts.api import serializers
 from accounts.models import Request
 from copycat import roles
 from copycat.api import ERRORS, parse_int_id, query, strict_filter
+from copycat.db import one_or_none
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 REQUEST_PAGE_MAX = 1000
@@ -124,7 +125,7 @@ class ApiKeyViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = "[^/]+"
 
     def get_object(self):
-        key = selectors.api_key_list().filter(key_id=check_account_id(self.kwargs["key_id"])).first()
+        key = one_or_none(selectors.api_key_list().filter(key_id=check_account_id(self.kwargs["key_id"])))
         if key is None:
             raise exceptions.NotFound(f"No API key {self.kwargs['key_id']!r}.")
         return key

@@ -34,6 +34,7 @@ from campaigns.errors import Conflict
 from campaigns.models import EvidencePacket, Membership, Note, Signal
 from copycat import roles
 from copycat.api import ERRORS, IntIdLookupMixin, parse_int_id, query
+from copycat.db import one_or_none
 
 
 class BlocklistCSVRenderer(renderers.BaseRenderer):
@@ -58,7 +59,7 @@ class BlocklistCSVRenderer(renderers.BaseRenderer):
 
 
 def _account(account_id: str) -> Account:
-    account = Account.objects.filter(account_id=check_account_id(account_id)).first()
+    account = one_or_none(Account.objects.filter(account_id=check_account_id(account_id)))
     if account is None:
         raise exceptions.ValidationError({"account": f"No account {account_id!r}; check the id."})
     return account
@@ -145,7 +146,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
     def unlink(self, request, pk=None, account_id=None):
         """Unlink a member with a reason; the membership stays, inactive, with who, when and why."""
         campaign = self.get_object()
-        account = Account.objects.filter(account_id=check_account_id(account_id)).first()
+        account = one_or_none(Account.objects.filter(account_id=check_account_id(account_id)))
         if account is None:
             raise exceptions.NotFound(f"No account {account_id!r}.")
         roles.require(request.user, "unlink")

@@ -209,28 +209,34 @@ class FlatRepresentation:
         plan = getattr(self, "_flat_plan_cache", None)
         if plan is None:
             cls = type(self)
+            # Rows may be model instances or plain dicts (see ``nested``).
+            model = getattr(getattr(cls, "Meta", None), "model", None) or type(instance)
             steps = FlatRepresentation._flat_shared_plans.get(cls)
             if steps is None:
                 if all(_instance_free(field) for field in self._readable_fields):
                     # From a bare instance: a shared plan must not keep this call's request,
                     # context or rows alive.
-                    steps = [self._flat_step(field, instance) for field in cls()._readable_fields]
+                    steps = [self._flat_step(field, model) for field in cls()._readable_fields]
                     FlatRepresentation._flat_shared_plans[cls] = steps
                 else:
-                    steps = [self._flat_step(field, instance) for field in self._readable_fields]
+                    steps = [self._flat_step(field, model) for field in self._readable_fields]
             plan = self._flat_plan_cache = _bind(steps, self)
         return plan
 
     @staticmethod
-    def _flat_step(field, instance):
+    def _flat_step(field, model):
         """(name, attribute path, how to represent, the value type that is already its own
         representation, e.g. a str for a plain CharField, so no call is needed)."""
         if isinstance(field, relations.ManyRelatedField):
             raise TypeError(f"{field.field_name}: FlatRepresentation does not handle many-related fields")
         if isinstance(field, relations.RelatedField) and field.use_pk_only_optimization():
-            attname = type(instance)._meta.get_field(field.source).attname
+            attname = model._meta.get_field(field.source).attname
             return (field.field_name, (attname,),
                     lambda pk, f=field: f.to_representation(relations.PKOnlyObject(pk)), None)
+        if (isinstance(field, relations.SlugRelatedField)
+                and type(field).to_representation is relations.SlugRelatedField.to_representation):
+            # DRF gives the slug attribute's value as it is; walking to it reads dict rows too.
+            return field.field_name, (*field.source_attrs, field.slug_field), _same, None
         if isinstance(field, serializers.SerializerMethodField):
             return field.field_name, (), _Method(field.method_name), None  # bound by _bind
         path = () if field.source == "*" else tuple(field.source_attrs)
@@ -248,6 +254,27 @@ class FlatRepresentation:
                     break
             out[name] = None if value is None else value if type(value) is as_is else represent(value)
         return out
+
+
+def _same(value):
+    return value
+
+
+def nested(rows: list[dict]) -> list[dict]:
+    """``values()`` rows with ``a__b`` keys as nested dicts ({"a": {"b": ...}}), the shape of
+    the model instances a serializer's attribute paths walk: a list of plain rows skips building
+    a model instance per row and per joined row."""
+    out = []
+    for row in rows:
+        tree: dict = {}
+        for key, value in row.items():
+            *parents, leaf = key.split("__")
+            node = tree
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[leaf] = value
+        out.append(tree)
+    return out
 
 
 # Field classes whose to_representation gives back a value of this exact type unchanged

@@ -33,7 +33,7 @@ from campaigns.api import serializers
 from campaigns.errors import Conflict
 from campaigns.models import EvidencePacket, Membership, Note, Signal
 from copycat import roles
-from copycat.api import ERRORS, IntIdLookupMixin, parse_int_id, query
+from copycat.api import ERRORS, IntIdLookupMixin, nested, parse_int_id, query
 from copycat.db import one_or_none
 
 
@@ -139,7 +139,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
             return Response(serializers.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
         queryset = self.filter_queryset(selectors.member_rows(campaign))
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(serializers.MembershipSerializer(page, many=True).data)
+        return self.get_paginated_response(serializers.MembershipSerializer(nested(page), many=True).data)
 
     @extend_schema(request=serializers.UnlinkSerializer, responses={200: serializers.MembershipSerializer, **ERRORS})
     @action(detail=True, methods=["post"], url_path=r"members/(?P<account_id>[^/]+)/unlink", filterset_class=None)

@@ -7,10 +7,11 @@ from rest_framework import serializers
 
 from accounts import selectors
 from accounts.api import serializers as account_serializers
+from campaigns import selectors as campaign_selectors
 from campaigns import services
 from campaigns.api import serializers as campaign_serializers
 from campaigns.models import AuditEvent, DetectionRun, EvidencePacket, Membership
-from copycat.api import FlatRepresentation
+from copycat.api import FlatRepresentation, nested
 from ingest.api import serializers as ingest_serializers
 from ingest.models import IngestRun, RejectedRecord
 from tests import factories as f
@@ -51,11 +52,20 @@ def test_campaigns_members_runs_packets_and_audit(world):
     campaign.save()
     services.add_note(campaign, user=lead, text="a note")
     Membership.objects.filter(account=world["members"][0]).update(added_by=lead)
+    run = DetectionRun.objects.create(requested_by=lead, counts={"accounts": 3}, params={})
     _same(campaign_serializers.CampaignSerializer, [campaign, f.CampaignFactory()])  # assignee set and null
     members = list(Membership.objects.filter(campaign=campaign).select_related("account__org", "added_by"))
     _same(campaign_serializers.MembershipSerializer, members)
+    # The member list serialises plain rows: the same output as from the model instances.
+    Membership.objects.filter(account=world["members"][1]).update(detection_run=run, active=False)
+    world["members"][2].org = None
+    world["members"][2].save()
+    rows = nested(list(campaign_selectors.member_rows(campaign)))
+    instances = list(campaign_selectors.member_list(campaign))
+    assert any(r["added_by"]["username"] for r in rows) and any(r["account"]["org"]["value"] is None for r in rows)
+    assert [dict(r) for r in campaign_serializers.MembershipSerializer(rows, many=True).data] == \
+        [_drf(campaign_serializers.MembershipSerializer, m) for m in instances]
     _same(campaign_serializers.NoteSerializer, list(campaign.notes.all()))
-    run = DetectionRun.objects.create(requested_by=lead, counts={"accounts": 3}, params={})
     _same(campaign_serializers.DetectionRunSerializer, [run, DetectionRun.objects.create(params={})])
     packet = EvidencePacket.objects.create(campaign=campaign, requested_by=lead, status=EvidencePacket.Status.DONE)
     _same(campaign_serializers.EvidencePacketSerializer, [packet])

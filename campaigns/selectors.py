@@ -53,20 +53,6 @@ def member_list(campaign: Campaign) -> QuerySet[Membership]:
             .order_by("-active", "-confidence", "id"))
 
 
-def member_rows(campaign: Campaign) -> QuerySet:
-    """``member_list`` as plain rows with only what a member row of the API shows (the account
-    as AccountRefSerializer does, users by name), to serialise through ``copycat.api.nested``
-    once paged: building a membership, an account, an org and two users per row was a third
-    of the list's time."""
-    return member_list(campaign).values(*_MEMBER_ROW_FIELDS)
-
-
-_MEMBER_ROW_FIELDS = ("id", "account__account_id", "account__org__value", "account__status",
-                      "account__request_count", "account__last_request_at", "active", "source", "detection_run_id",
-                      "confidence", "signals", "explanation", "reason", "added_by__username", "added_at",
-                      "removed_by__username", "removed_at", "removed_reason")
-
-
 def member_ids(campaign: Campaign) -> QuerySet:
     """Primary keys of the active members (a subquery, not a list)."""
     return Membership.objects.filter(campaign=campaign, active=True).values("account_id")

@@ -260,19 +260,60 @@ def _same(value):
     return value
 
 
+def plain_page(view, queryset, serializer_class) -> Response:
+    """A cursor page of ``queryset`` serialised from plain ``values()`` rows: building a model
+    instance for each row and each joined row was a third of a 50-row list's time. The rows
+    carry the serializer's columns and the sort keys the cursor reads."""
+    keys = row_fields(serializer_class)
+    sort_keys = [k.lstrip("-") for k in view.paginator.get_ordering(view.request, queryset, view)]
+    rows = view.paginate_queryset(queryset.values(*keys, *(k for k in sort_keys if k not in keys)))
+    serializer = serializer_class(nested(rows), many=True, context=view.get_serializer_context())
+    return view.get_paginated_response(serializer.data)
+
+
+class PlainRowsListMixin:
+    """A list endpoint answered by ``plain_page`` (its serializer must read columns only)."""
+
+    def list(self, request, *args, **kwargs):
+        return plain_page(self, self.filter_queryset(self.get_queryset()), self.get_serializer_class())
+
+
+@functools.cache
+def row_fields(serializer_class, prefix: str = "") -> tuple[str, ...]:
+    """The ``values()`` keys a FlatRepresentation serializer reads, so a list can select plain
+    rows (see ``nested``) and keep in step with the serializer's fields."""
+    model = serializer_class.Meta.model
+    keys = []
+    for field in serializer_class()._readable_fields:
+        if isinstance(field, serializers.BaseSerializer):
+            keys += row_fields(type(field), f"{prefix}{field.source}__")
+        elif isinstance(field, relations.RelatedField) and field.use_pk_only_optimization():
+            keys.append(prefix + model._meta.get_field(field.source).attname)
+        elif isinstance(field, relations.SlugRelatedField):
+            keys.append(f"{prefix}{'__'.join(field.source_attrs)}__{field.slug_field}")
+        elif isinstance(field, serializers.SerializerMethodField) or field.source == "*":
+            raise TypeError(f"{field.field_name}: not a column; serialise model instances instead")
+        else:
+            keys.append(prefix + "__".join(field.source_attrs))
+    return tuple(keys)
+
+
 def nested(rows: list[dict]) -> list[dict]:
     """``values()`` rows with ``a__b`` keys as nested dicts ({"a": {"b": ...}}), the shape of
-    the model instances a serializer's attribute paths walk: a list of plain rows skips building
-    a model instance per row and per joined row."""
+    the model instances a serializer's attribute paths walk. Every row of a ``values()`` list
+    has the same keys, so they are split once."""
+    if not rows:
+        return []
+    flat = [key for key in rows[0] if "__" not in key]
+    deep = [(key, key.split("__")) for key in rows[0] if "__" in key]
     out = []
     for row in rows:
-        tree: dict = {}
-        for key, value in row.items():
-            *parents, leaf = key.split("__")
+        tree = {key: row[key] for key in flat}
+        for key, (*parents, leaf) in deep:
             node = tree
             for parent in parents:
                 node = node.setdefault(parent, {})
-            node[leaf] = value
+            node[leaf] = row[key]
         out.append(tree)
     return out
 
@@ -478,10 +519,21 @@ def strict_filter(filterset_class, request, queryset, extra_params=()):
         # No filter asked: a filterset would change nothing, and building one (a deep copy of
         # every filter, then a form) was a quarter of an unfiltered list's time.
         return queryset
-    filterset = filterset_class(request.query_params, queryset=queryset, request=request)
+    filterset = _narrowed(filterset_class, frozenset(request.query_params) & filters)(
+        request.query_params, queryset=queryset, request=request)
     if not filterset.is_valid():
         raise _name_the_choices(translate_validation(filterset.errors), filterset_class)
     return filterset.qs
+
+
+@functools.lru_cache(maxsize=512)
+def _narrowed(filterset_class, names: frozenset[str]):
+    """``filterset_class`` with only the filters a request names. A filter whose parameter is
+    absent does nothing, yet each filterset deep-copies every filter and builds a form field for
+    it: for the 22 account filters that was most of a filtered list's overhead."""
+    narrowed = type(filterset_class.__name__, (filterset_class,), {"__module__": filterset_class.__module__})
+    narrowed.base_filters = {name: flt for name, flt in filterset_class.base_filters.items() if name in names}
+    return narrowed
 
 
 def _name_the_choices(exc: exceptions.ValidationError, filterset_class) -> exceptions.ValidationError:

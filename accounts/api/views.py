@@ -15,7 +15,7 @@ from accounts import filtersets, selectors, services
 from accounts.api import serializers
 from accounts.models import Request
 from copycat import roles
-from copycat.api import ERRORS, parse_int_id, query, strict_filter
+from copycat.api import ERRORS, PlainRowsListMixin, parse_int_id, query, strict_filter
 from copycat.db import one_or_none
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
@@ -29,7 +29,7 @@ def check_account_id(value: str) -> str:
     return value
 
 
-class AccountViewSet(viewsets.ReadOnlyModelViewSet):
+class AccountViewSet(PlainRowsListMixin, viewsets.ReadOnlyModelViewSet):
     """Monitored API accounts. Filter by status, org, country, sign-up values, traffic values
     (IP, /24, ASN, template, client fingerprint within the activity window), campaign."""
 

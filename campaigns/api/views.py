@@ -33,7 +33,7 @@ from campaigns.api import serializers
 from campaigns.errors import Conflict
 from campaigns.models import EvidencePacket, Membership, Note, Signal
 from copycat import roles
-from copycat.api import ERRORS, IntIdLookupMixin, nested, parse_int_id, query
+from copycat.api import ERRORS, IntIdLookupMixin, parse_int_id, plain_page, query
 from copycat.db import one_or_none
 
 
@@ -137,9 +137,8 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
                                                user=request.user, reason=data.validated_data["reason"])
             membership = selectors.member_list(campaign).get(pk=membership.pk)
             return Response(serializers.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
-        queryset = self.filter_queryset(selectors.member_rows(campaign))
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(serializers.MembershipSerializer(nested(page), many=True).data)
+        return plain_page(self, self.filter_queryset(selectors.member_list(campaign)),
+                          serializers.MembershipSerializer)
 
     @extend_schema(request=serializers.UnlinkSerializer, responses={200: serializers.MembershipSerializer, **ERRORS})
     @action(detail=True, methods=["post"], url_path=r"members/(?P<account_id>[^/]+)/unlink", filterset_class=None)

@@ -11,7 +11,7 @@ from campaigns import selectors as campaign_selectors
 from campaigns import services
 from campaigns.api import serializers as campaign_serializers
 from campaigns.models import AuditEvent, DetectionRun, EvidencePacket, Membership
-from copycat.api import FlatRepresentation, nested
+from copycat.api import FlatRepresentation, nested, row_fields
 from ingest.api import serializers as ingest_serializers
 from ingest.models import IngestRun, RejectedRecord
 from tests import factories as f
@@ -60,7 +60,8 @@ def test_campaigns_members_runs_packets_and_audit(world):
     Membership.objects.filter(account=world["members"][1]).update(detection_run=run, active=False)
     world["members"][2].org = None
     world["members"][2].save()
-    rows = nested(list(campaign_selectors.member_rows(campaign)))
+    rows = nested(list(campaign_selectors.member_list(campaign).values(
+        *row_fields(campaign_serializers.MembershipSerializer))))
     instances = list(campaign_selectors.member_list(campaign))
     assert any(r["added_by"]["username"] for r in rows) and any(r["account"]["org"]["value"] is None for r in rows)
     assert [dict(r) for r in campaign_serializers.MembershipSerializer(rows, many=True).data] == \

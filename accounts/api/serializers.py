@@ -105,8 +105,10 @@ class AccountDetailSerializer(AccountSerializer):
         read_only_fields = fields
 
     def get_campaigns(self, obj) -> list[dict]:
-        return [{"id": m.campaign_id, "name": m.campaign.name, "status": m.campaign.status, "source": m.source}
-                for m in obj.memberships.filter(active=True).select_related("campaign")]
+        return [{"id": m["campaign_id"], "name": m["campaign__name"], "status": m["campaign__status"],
+                 "source": m["source"]}
+                for m in obj.memberships.filter(active=True).values("campaign_id", "campaign__name",
+                                                                     "campaign__status", "source")]
 
     def get_api_key_count(self, obj) -> int:
         return obj.api_keys.count()

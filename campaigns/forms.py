@@ -40,7 +40,7 @@ class BulkStatusForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         raw = self.data.getlist("ids") if hasattr(self.data, "getlist") else []
-        self.fields["ids"].choices = [(v, v) for v in raw[:500] if str(v).isdigit()]
+        self.fields["ids"].choices = [(v, v) for v in raw[:500] if str(v).isascii() and str(v).isdigit()]
         self.fields["ids"].error_messages["required"] = "Tick at least one campaign."
 
 

@@ -51,7 +51,7 @@ class SearchResult:
 
 def _network(q: str):
     text = q.strip()
-    if "/" not in text and text.count(".") == 2 and all(p.isdigit() for p in text.split(".")):
+    if "/" not in text and text.count(".") == 2 and all(p.isascii() and p.isdigit() for p in text.split(".")):
         text += ".0/24"  # "203.0.113" means the /24
     try:
         net = ipaddress.ip_network(text, strict=False)
@@ -139,8 +139,8 @@ def run_search(q: str, query) -> SearchResult:
                 result.kinds.append("account id prefix")
                 result.add(prefix, "account id starts with it")
     signal_campaigns = Signal.objects.filter(value=q).values_list("campaign_id", flat=True)[:50]
-    result.campaigns = list(Campaign.objects.filter(Q(name__icontains=q) | Q(pk__in=list(signal_campaigns)) |
-                                                    (Q(pk=int(q)) if q.isdigit() and len(q) < 12 else Q(pk__in=[])))
+    by_id = Q(pk=int(q)) if q.isascii() and q.isdigit() and len(q) < 12 else Q(pk__in=[])
+    result.campaigns = list(Campaign.objects.filter(Q(name__icontains=q) | Q(pk__in=list(signal_campaigns)) | by_id)
                             .order_by("-score")[:50])
     ids = sorted(result.matches)
     result.page = paginate(ids, query, size=50, count=True)

@@ -3,16 +3,18 @@ strict filtering and id parsing."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import functools
 import logging
+from urllib import parse
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, JsonResponse
 from django.utils import timezone
@@ -20,8 +22,19 @@ from django.views.decorators.csrf import csrf_exempt
 from django_filters.filters import OrderingFilter
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
+from drf_orjson_renderer.renderers import ORJSONRenderer
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import ISO_8601, authentication, exceptions, pagination, permissions, relations, serializers, status
+from rest_framework import (
+    ISO_8601,
+    authentication,
+    exceptions,
+    negotiation,
+    pagination,
+    permissions,
+    relations,
+    serializers,
+    status,
+)
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -165,6 +178,28 @@ def _token_sql(user_model) -> str:
             f'WHERE ug."{through.get_field("user").column}" = u.id) '
             f'FROM "{Token._meta.db_table}" t JOIN "{user_model._meta.db_table}" u ON u.id = t.user_id '
             f"WHERE t.key = %s")
+
+
+class ContentNegotiation(negotiation.DefaultContentNegotiation):
+    """An unknown ``?format=`` is a 400 naming the formats the endpoint has (DRF answers 404)."""
+
+    def filter_renderers(self, renderers, format):
+        kept = [renderer for renderer in renderers if renderer.format == format]
+        if not kept:
+            raise exceptions.ValidationError({"format": f"Unknown format {format!r}; this endpoint gives: "
+                                                        f"{', '.join(r.format for r in renderers)}."})
+        return kept
+
+
+class JSONErrorsMixin:
+    """Errors as JSON whatever format the call asked for (the blocklist's CSV, the schema's
+    YAML): a script reading the error should not have to parse a CSV or YAML message."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        renderer = getattr(request, "accepted_renderer", None)
+        if response.status_code >= 400 and renderer is not None and renderer.format not in ("json", "api"):
+            request.accepted_renderer, request.accepted_media_type = ORJSONRenderer(), ORJSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class HasRole(permissions.BasePermission):
@@ -391,24 +426,69 @@ def iso_datetime(field: serializers.DateTimeField | None = None):
 
 
 class CursorPagination(pagination.CursorPagination):
-    """Cursor pagination: no OFFSET, stable under inserts. Sort order comes from the filterset's
-    ``ordering`` (validated there) with the primary key as the tie-breaker."""
+    """Keyset pagination: no OFFSET, stable under inserts. Sort order comes from the filterset's
+    ``ordering`` (validated there) with the primary key as the tie-breaker.
+
+    A cursor holds every sort value of the row it starts after (or, going back, before), and
+    the page is the rows beyond that whole tuple. DRF's own cursor keeps the first value and an
+    offset among its ties, which walked backwards over ties repeats and skips rows."""
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
     ordering = "-id"
+    invalid_cursor_message = "This cursor is not valid; use the `next` or `previous` link of a page."
 
     def paginate_queryset(self, queryset, request, view=None):
-        # The cursor keeps the first ordering value of a page's last row and filters on it; a
-        # NULL there (an account with no request yet) cannot be compared, so a nullable sort
-        # key pages over a copy with NULL as the lowest value of its type.
+        self.request, self.base_url = request, request.build_absolute_uri()
+        self.page_size = self.get_page_size(request)
         self._ordering = None
-        ordering = self.get_ordering(request, queryset, view)
-        keyed, annotations = _null_safe(queryset.model, ordering)
-        self._ordering = keyed
-        return super().paginate_queryset(queryset.annotate(**annotations) if annotations else queryset,
-                                         request, view)
+        # A NULL sort value cannot be compared: a nullable key pages over a NULL-free copy.
+        keys, annotations = _null_safe(queryset.model, self.get_ordering(request, queryset, view))
+        self._ordering = self.ordering = keys
+        if annotations:
+            queryset = queryset.annotate(**annotations)
+        self.cursor = self.decode_cursor(request)
+        reverse = bool(self.cursor and self.cursor.reverse)
+        queryset = queryset.order_by(*(_flip(key) for key in keys) if reverse else keys)
+        try:
+            if self.cursor:
+                if len(self.cursor.position) != len(keys):
+                    raise ValueError("a cursor of another sort order")
+                queryset = queryset.filter(_beyond(keys, self.cursor.position, reverse))
+            rows = list(queryset[:self.page_size + 1])
+        except (ValueError, TypeError, DjangoValidationError, DataError):
+            if not self.cursor:
+                raise
+            # Made by hand, or for another sort: its values do not fit the sort keys.
+            raise exceptions.ValidationError({"cursor": self.invalid_cursor_message}) from None
+        more = len(rows) > self.page_size
+        self.page = rows[:self.page_size]
+        if reverse:
+            self.page.reverse()
+        self.has_next = True if reverse else more  # going back, the page we came from follows
+        self.has_previous = more if reverse else self.cursor is not None
+        self.display_page_controls = (self.has_next or self.has_previous) and self.template is not None
+        return self.page
+
+    def get_next_link(self):
+        if not (self.has_next and self.page):
+            return None
+        return self.encode_cursor(pagination.Cursor(offset=0, reverse=False, position=self._position(self.page[-1])))
+
+    def get_previous_link(self):
+        if not (self.has_previous and self.page):
+            return None
+        return self.encode_cursor(pagination.Cursor(offset=0, reverse=True, position=self._position(self.page[0])))
+
+    def _position(self, row) -> list[str]:
+        values = []
+        for key in self.ordering:
+            value = row
+            for attr in key.lstrip("-").split("__") if not isinstance(row, dict) else [key.lstrip("-")]:
+                value = value[attr] if isinstance(value, dict) else getattr(value, attr)
+            values.append(value.isoformat() if isinstance(value, datetime.datetime) else str(value))
+        return values
 
     def get_ordering(self, request, queryset, view):
         if getattr(self, "_ordering", None):
@@ -423,26 +503,23 @@ class CursorPagination(pagination.CursorPagination):
                 if name:
                     field = names.get(name.lstrip("-"), name.lstrip("-"))
                     fields.append(f"-{field}" if name.startswith("-") else field)
-            tie = "-id" if fields[-1].startswith("-") else "id"
-            if fields[-1].lstrip("-") != "id":
-                fields.append(tie)
-            return tuple(fields)
+            if fields:  # "ordering=," names no field: the default order
+                tie = "-id" if fields[-1].startswith("-") else "id"
+                if fields[-1].lstrip("-") != "id":
+                    fields.append(tie)
+                return tuple(fields)
         return tuple(getattr(view, "cursor_ordering", None) or (self.ordering,))
 
-    def _get_position_from_instance(self, instance, ordering):
-        name = ordering[0].lstrip("-")
-        if isinstance(instance, dict):
-            return str(instance[name])
-        for attr in name.split("__"):
-            instance = getattr(instance, attr)
-        return str(instance)
-
     def decode_cursor(self, request):
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
         try:
-            return super().decode_cursor(request)
-        except exceptions.NotFound:
-            raise exceptions.ValidationError(
-                {"cursor": "This cursor is not valid; use the `next` or `previous` link of a page."}) from None
+            text = base64.b64decode(encoded.encode("ascii"), validate=True).decode("ascii")
+            tokens = parse.parse_qs(text, keep_blank_values=True, strict_parsing=True)
+            return pagination.Cursor(offset=0, reverse=tokens.get("r", ["0"]) == ["1"], position=tuple(tokens["p"]))
+        except (ValueError, UnicodeError, KeyError):  # binascii.Error is a ValueError
+            raise exceptions.ValidationError({"cursor": self.invalid_cursor_message}) from None
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -471,19 +548,40 @@ _NULL_AS = {"DateTimeField": datetime.datetime(1, 1, 1, tzinfo=datetime.UTC), "I
 
 
 def _null_safe(model, ordering: tuple[str, ...]) -> tuple[tuple[str, ...], dict]:
-    """``ordering`` with its first key swapped for a non-NULL copy when that field may be NULL,
-    and the annotation that makes the copy."""
-    first = ordering[0].lstrip("-")
-    try:
-        field = _field_at(model, first)
-    except FieldDoesNotExist:
-        return ordering, {}
-    lowest = _NULL_AS.get(field.get_internal_type())
-    if not field.null or lowest is None:
-        return ordering, {}
-    alias = "cursor_" + first.replace("__", "_")
-    keyed = (ordering[0].replace(first, alias),) + ordering[1:]
-    return keyed, {alias: Coalesce(F(first), Value(lowest), output_field=field)}
+    """``ordering`` with each key whose field may be NULL swapped for a non-NULL copy (NULL as
+    the lowest value of its type), and the annotations that make the copies."""
+    keyed, annotations = [], {}
+    for key in ordering:
+        name = key.lstrip("-")
+        try:
+            field = _field_at(model, name)
+        except FieldDoesNotExist:  # an annotation or alias: taken as it is
+            keyed.append(key)
+            continue
+        lowest = _NULL_AS.get(field.get_internal_type())
+        if not field.null or lowest is None:
+            keyed.append(key)
+            continue
+        alias = "cursor_" + name.replace("__", "_")
+        keyed.append(key.replace(name, alias))
+        annotations[alias] = Coalesce(F(name), Value(lowest), output_field=field)
+    return tuple(keyed), annotations
+
+
+def _flip(key: str) -> str:
+    return key[1:] if key.startswith("-") else f"-{key}"
+
+
+def _beyond(keys: tuple[str, ...], values: tuple[str, ...], reverse: bool) -> Q:
+    """Rows after the row with these sort values in the order ``keys`` give (before it when
+    ``reverse``): (k1 beyond v1) or (k1 = v1 and k2 beyond v2) or ..."""
+    beyond, equal = Q(pk__in=[]), Q()
+    for key, value in zip(keys, values, strict=True):
+        name = key.lstrip("-")
+        op = "lt" if key.startswith("-") != reverse else "gt"
+        beyond |= equal & Q(**{f"{name}__{op}": value})
+        equal &= Q(**{name: value})
+    return beyond
 
 
 def _field_at(model, path: str):
@@ -566,10 +664,10 @@ def query(serializer_class, request) -> dict:
 
 def parse_int_id(value, what: str = "id") -> int:
     """A path id as an integer, or a 400 that says so (never a 500 or a 404 for 'abc')."""
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        raise exceptions.ValidationError({"id": f"{value!r} is not a valid {what}: give a whole number."}) from None
+    text = str(value)
+    if not (text.isascii() and text.isdigit()):  # int() also takes " 1", "+1", "1_0" and "١"
+        raise exceptions.ValidationError({"id": f"{value!r} is not a valid {what}: give a whole number."})
+    number = int(text)
     if not 1 <= number <= 2**31 - 1:
         raise exceptions.ValidationError({"id": f"{value!r} is out of range for a {what}."})
     return number

@@ -7,10 +7,15 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from copycat.api import not_found
+from copycat.api import JSONErrorsMixin, not_found
+
+
+class SchemaView(JSONErrorsMixin, SpectacularAPIView):
+    pass
+
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
     # A page for people: without a session it sends them to the sign-in page, not a bare 401.
     path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
     path("", include("accounts.api.urls")),

@@ -190,6 +190,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["copycat.api.HasRole"],
     "DEFAULT_FILTER_BACKENDS": ["copycat.api.StrictFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "copycat.api.CursorPagination",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "copycat.api.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "copycat.api.exception_handler",
     # orjson: rendering a timeline's thousands of points with the json module took a third of

@@ -33,7 +33,7 @@ from campaigns.api import serializers
 from campaigns.errors import Conflict
 from campaigns.models import EvidencePacket, Membership, Note, Signal
 from copycat import roles
-from copycat.api import ERRORS, IntIdLookupMixin, parse_int_id, plain_page, query
+from copycat.api import ERRORS, IntIdLookupMixin, JSONErrorsMixin, parse_int_id, plain_page, query
 from copycat.db import one_or_none
 
 
@@ -52,10 +52,7 @@ class BlocklistCSVRenderer(renderers.BaseRenderer):
             for kind in ("account_ids", "api_key_ids", "payment_fingerprints", "device_fingerprints", "ips"):
                 for value in data[kind]:
                     writer.writerow([kind.removesuffix("s").removesuffix("_id") if kind != "ips" else "ip", value])
-        else:  # an error body
-            writer.writerow(["error"])
-            writer.writerow([data.get("error", "") if isinstance(data, dict) else data])
-        return out.getvalue().encode()
+        return out.getvalue().encode()  # errors are JSON (JSONErrorsMixin)
 
 
 def _account(account_id: str) -> Account:
@@ -65,7 +62,7 @@ def _account(account_id: str) -> Account:
     return account
 
 
-class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class CampaignViewSet(JSONErrorsMixin, IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Suspected and confirmed campaigns. Filter, sort (``ordering``), search (``q``)."""
 
     queryset = selectors.campaign_list()
@@ -112,6 +109,18 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
     def status(self, request, pk=None):
         """Move the campaign to another status; confirm, dismiss and mitigate need a lead."""
         campaign = self.get_object()
+        # The role before the body: a viewer gets 403, not a 400 about a missing field. The
+        # status asked for, when it is one, names the role it needs.
+        try:
+            body, unreadable = request.data, None
+        except exceptions.ParseError as exc:
+            body, unreadable = None, exc
+        wanted = body.get("status") if isinstance(body, dict) else None
+        action_name = f"status_{wanted}" if isinstance(wanted, str) and f"status_{wanted}" in roles.ACTIONS \
+            else "status_investigating"
+        roles.require(request.user, action_name)
+        if unreadable:
+            raise unreadable
         data = serializers.StatusChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.change_status(campaign, data.validated_data["status"], user=request.user,
@@ -268,6 +277,7 @@ class CampaignViewSet(IntIdLookupMixin, mixins.UpdateModelMixin, viewsets.ReadOn
         /api/v1/packets/{id}/ and download it when done."""
         campaign = self.get_object()
         if request.method == "POST":
+            roles.require(request.user, "export_packet")  # before the body: a 403, not a 400
             data = serializers.PacketRequestSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             packet = _evidence().request_packet(campaign, user=request.user, **data.validated_data)

@@ -127,3 +127,23 @@ def test_a_bad_choice_or_an_unknown_parameter_is_answered_with_what_to_send(api,
                 f"/api/v1/accounts/{world['members'][0].account_id}/timeline/?foo=1"):
         response = viewer.get(url)
         assert response.status_code == 400 and response.json()["error"].startswith("foo: Unknown parameter 'foo'")
+
+
+def test_unknown_format_is_400_naming_the_formats(api, world):
+    body = assert_error(api["viewer"].get("/api/v1/campaigns/?format=yaml"), 400, "unknown format 'yaml'")
+    assert "json" in body["error"]
+
+
+def test_schema_errors_are_json(api):
+    response = api[None].get("/api/v1/schema/")
+    assert response.status_code == 401 and response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("url", [
+    "/api/v1/campaigns/+1/", "/api/v1/campaigns/%D9%A1/", "/api/v1/campaigns/1%0A/",
+    "/api/v1/accounts/acct_1%0A/", "/api/v1/accounts/{account}/requests/?page_size=%C2%B2",
+])
+def test_odd_ids_and_numbers_are_400(api, world, url):
+    response = api["viewer"].get(url.format(account=world["members"][0].account_id))
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]

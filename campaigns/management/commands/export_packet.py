@@ -49,7 +49,7 @@ class Command(BaseCommand):
 
 
 def _campaign(ref: str) -> Campaign:
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():
         found = Campaign.objects.filter(pk=int(ref)).first()
         if found:
             return found

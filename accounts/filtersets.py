@@ -27,7 +27,7 @@ from accounts.models import (
     Request,
     Session,
 )
-from copycat.filters import BooleanFilter
+from copycat.filters import BooleanFilter, IntegerFilter
 
 TRAFFIC_WINDOW = timedelta(days=7)
 
@@ -84,18 +84,18 @@ class AccountFilterSet(filters.FilterSet):
     country = filters.CharFilter(method="filter_country", label="Sign-up or billing country (ISO 3166 alpha-2)")
     signup_ip = IPFilter(field_name="signup_ip")
     signup_ip24 = filters.CharFilter(method="filter_signup_ip24", label="Sign-up IP inside this /24")
-    signup_asn = filters.NumberFilter(field_name="signup_asn")
+    signup_asn = IntegerFilter(field_name="signup_asn")
     payment_fingerprint = filters.CharFilter(field_name="payment_fingerprint")
     device_fingerprint = filters.CharFilter(field_name="device_fingerprint")
     placeholder = BooleanFilter(field_name="is_placeholder")
-    campaign = filters.NumberFilter(method="filter_campaign", label="Active member of this campaign id")
+    campaign = IntegerFilter(method="filter_campaign", label="Active member of this campaign id")
     active_after = filters.IsoDateTimeFilter(field_name="last_request_at", lookup_expr="gte")
     active_before = filters.IsoDateTimeFilter(field_name="first_request_at", lookup_expr="lte")
-    min_requests = filters.NumberFilter(field_name="request_count", lookup_expr="gte")
+    min_requests = IntegerFilter(field_name="request_count", lookup_expr="gte")
     # Traffic filters: they look in the request table within the activity window.
     ip = filters.CharFilter(method="filter_traffic", label="Sent requests from this IP")
     ip24 = filters.CharFilter(method="filter_traffic", label="Sent requests from this /24")
-    asn = filters.NumberFilter(method="filter_traffic", label="Sent requests from this ASN")
+    asn = IntegerFilter(method="filter_traffic", label="Sent requests from this ASN")
     template = filters.CharFilter(method="filter_traffic", label="Sent requests with this template_hash")
     client_fingerprint = filters.CharFilter(method="filter_traffic", label="Sent requests with this client fingerprint")
     model = filters.CharFilter(method="filter_rollup", label="Sent requests to this model")
@@ -172,7 +172,7 @@ class ApiKeyFilterSet(filters.FilterSet):
     key_id = filters.CharFilter(field_name="key_id")
     seen_after = filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
     seen_before = filters.IsoDateTimeFilter(field_name="first_seen", lookup_expr="lte")
-    campaign = filters.NumberFilter(method="filter_campaign", label="Key of an active member of this campaign id")
+    campaign = IntegerFilter(method="filter_campaign", label="Key of an active member of this campaign id")
     ordering = filters.OrderingFilter(fields=(("id", "id"), ("key_id", "key_id")))
 
     class Meta:
@@ -191,7 +191,7 @@ class SessionFilterSet(filters.FilterSet):
     api_key = filters.CharFilter(field_name="api_key__key_id", label="API key id")
     started_after = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
     started_before = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lte")
-    min_requests = filters.NumberFilter(field_name="request_count", lookup_expr="gte")
+    min_requests = IntegerFilter(field_name="request_count", lookup_expr="gte")
     ordering = filters.OrderingFilter(fields=(("id", "id"), ("request_count", "request_count")))
 
     class Meta:
@@ -211,7 +211,7 @@ class RequestFilterSet(filters.FilterSet):
     until = filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lt", label="Until (UTC)")
     model = filters.CharFilter(method="filter_lookup", label="Model")
     category = filters.CharFilter(method="filter_lookup", label="Category")
-    status_code = filters.NumberFilter(field_name="status_code", label="HTTP status")
+    status_code = IntegerFilter(field_name="status_code", label="HTTP status")
     ip = IPFilter(field_name="ip", label="IP")
     reasoning = BooleanFilter(field_name="reasoning_requested", label="Asks for reasoning")
 

@@ -21,7 +21,7 @@ from campaigns.models import (
     Note,
     Signal,
 )
-from copycat.filters import BooleanFilter
+from copycat.filters import BooleanFilter, IntegerFilter
 
 CAMPAIGN_ORDERING = (
     ("score", "score"),
@@ -72,14 +72,14 @@ class CampaignFilterSet(filters.FilterSet):
     assignee = filters.CharFilter(method="filter_assignee", label="Assignee user name ('none' for unassigned)")
     min_score = filters.NumberFilter(field_name="score", lookup_expr="gte", label="Score at least")
     max_score = filters.NumberFilter(field_name="score", lookup_expr="lte", label="Score at most")
-    min_members = filters.NumberFilter(field_name="member_count", lookup_expr="gte", label="Accounts at least")
-    max_members = filters.NumberFilter(field_name="member_count", lookup_expr="lte", label="Accounts at most")
+    min_members = IntegerFilter(field_name="member_count", lookup_expr="gte", label="Accounts at least")
+    max_members = IntegerFilter(field_name="member_count", lookup_expr="lte", label="Accounts at most")
     # Active in the window: the campaign's activity overlaps it.
     active_after = DateOrDateTimeFilter(field_name="last_activity", lookup_expr="gte", label="Active on or after")
     active_before = DateOrDateTimeFilter(field_name="first_activity", lookup_expr="lte", label="Active on or before",
                                          end_of_day=True)
     account = filters.CharFilter(method="filter_account", label="Has this account id as an active member")
-    created_by_run = filters.NumberFilter(field_name="created_by_run_id")
+    created_by_run = IntegerFilter(field_name="created_by_run_id")
     ordering = filters.OrderingFilter(fields=CAMPAIGN_ORDERING)
 
     class Meta:
@@ -150,7 +150,7 @@ class DetectionRunFilterSet(filters.FilterSet):
 
 
 class EvidencePacketFilterSet(filters.FilterSet):
-    campaign = filters.NumberFilter(field_name="campaign_id")
+    campaign = IntegerFilter(field_name="campaign_id")
     status = filters.MultipleChoiceFilter(choices=EvidencePacket.Status.choices, distinct=False)
     redacted = BooleanFilter(field_name="redacted")
 
@@ -163,7 +163,7 @@ class AuditEventFilterSet(filters.FilterSet):
     action = filters.CharFilter(field_name="action", label="Action, e.g. membership.link or campaign.status")
     action_prefix = filters.CharFilter(field_name="action", lookup_expr="startswith")
     actor = filters.CharFilter(field_name="actor_name", label="User name, or 'system'")
-    campaign = filters.NumberFilter(field_name="campaign_id")
+    campaign = IntegerFilter(field_name="campaign_id")
     object_type = filters.CharFilter(field_name="object_type")
     object_id = filters.CharFilter(field_name="object_id")
     after = filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")

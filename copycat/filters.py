@@ -39,3 +39,16 @@ class BooleanFilter(filters.BooleanFilter):
     is an error instead of no filter at all."""
 
     field_class = YesNoField
+
+
+class IntegerFilter(filters.NumberFilter):
+    """A filter on a whole-number column (ids, counts, ASNs, status codes): 1.5 is an error
+    that says so, not a silent match on 1.5, and a number past the column's range is an error
+    instead of a query PostgreSQL cannot run."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", -(2**63))
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)

@@ -46,6 +46,9 @@ def test_health_needs_no_token(api):
     ("/api/v1/accounts/?country=USA", "country"),
     ("/api/v1/accounts/?campaign=abc", "campaign"),
     ("/api/v1/accounts/?min_requests=lots", "min_requests"),
+    ("/api/v1/accounts/?campaign=1.5", "campaign"),
+    ("/api/v1/accounts/?min_requests=99999999999999999999", "min_requests"),
+    ("/api/v1/campaigns/?min_members=2.5", "min_members"),
 ])
 def test_unknown_or_malformed_filter_values_are_400_naming_the_field(api, url, field):
     body = assert_error(api["viewer"].get(url), 400, field)

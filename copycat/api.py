@@ -482,11 +482,17 @@ class CursorPagination(pagination.CursorPagination):
         return self.encode_cursor(pagination.Cursor(offset=0, reverse=True, position=self._position(self.page[0])))
 
     def _position(self, row) -> list[str]:
+        """The row's sort values, as text for the cursor (a ``values()`` row has them under the
+        sort keys themselves; a model instance along their attribute paths)."""
         values = []
         for key in self.ordering:
-            value = row
-            for attr in key.lstrip("-").split("__") if not isinstance(row, dict) else [key.lstrip("-")]:
-                value = value[attr] if isinstance(value, dict) else getattr(value, attr)
+            name = key.lstrip("-")
+            if isinstance(row, dict):
+                value = row[name]
+            else:
+                value = row
+                for attr in name.split("__"):
+                    value = getattr(value, attr)
             values.append(value.isoformat() if isinstance(value, datetime.datetime) else str(value))
         return values
 

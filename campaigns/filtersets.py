@@ -22,6 +22,7 @@ from campaigns.models import (
     Signal,
 )
 from copycat.filters import BooleanFilter, IntegerFilter
+from copycat.text import is_whole_number
 
 CAMPAIGN_ORDERING = (
     ("score", "score"),
@@ -90,7 +91,7 @@ class CampaignFilterSet(filters.FilterSet):
         value = value.strip()
         if not value:
             return qs
-        by_id = Q(pk=int(value)) if value.isascii() and value.isdigit() and len(value) < 10 else Q(pk__in=[])
+        by_id = Q(pk=int(value)) if is_whole_number(value) and len(value) < 10 else Q(pk__in=[])
         return qs.filter(Q(name__icontains=value) | Q(summary__icontains=value) | Q(attribution__icontains=value)
                          | by_id)
 

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from campaigns.models import Campaign
+from copycat.text import is_whole_number
 
 REASON_MAX = 2000
 
@@ -40,7 +41,7 @@ class BulkStatusForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         raw = self.data.getlist("ids") if hasattr(self.data, "getlist") else []
-        self.fields["ids"].choices = [(v, v) for v in raw[:500] if str(v).isascii() and str(v).isdigit()]
+        self.fields["ids"].choices = [(v, v) for v in raw[:500] if is_whole_number(str(v))]
         self.fields["ids"].error_messages["required"] = "Tick at least one campaign."
 
 

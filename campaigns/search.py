@@ -25,6 +25,7 @@ from accounts.models import (
 )
 from campaigns.models import Campaign, Membership, Signal
 from campaigns.tables import paginate
+from copycat.text import is_whole_number
 
 REQUEST_WINDOW = timedelta(hours=72)
 MAX_MATCHES = 5000
@@ -51,7 +52,7 @@ class SearchResult:
 
 def _network(q: str):
     text = q.strip()
-    if "/" not in text and text.count(".") == 2 and all(p.isascii() and p.isdigit() for p in text.split(".")):
+    if "/" not in text and text.count(".") == 2 and all(is_whole_number(p) for p in text.split(".")):
         text += ".0/24"  # "203.0.113" means the /24
     try:
         net = ipaddress.ip_network(text, strict=False)
@@ -139,7 +140,7 @@ def run_search(q: str, query) -> SearchResult:
                 result.kinds.append("account id prefix")
                 result.add(prefix, "account id starts with it")
     signal_campaigns = Signal.objects.filter(value=q).values_list("campaign_id", flat=True)[:50]
-    by_id = Q(pk=int(q)) if q.isascii() and q.isdigit() and len(q) < 12 else Q(pk__in=[])
+    by_id = Q(pk=int(q)) if is_whole_number(q) and len(q) < 12 else Q(pk__in=[])
     result.campaigns = list(Campaign.objects.filter(Q(name__icontains=q) | Q(pk__in=list(signal_campaigns)) | by_id)
                             .order_by("-score")[:50])
     ids = sorted(result.matches)

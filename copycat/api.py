@@ -40,6 +40,7 @@ from rest_framework.settings import api_settings
 
 from campaigns.errors import Conflict, InvalidInput, NotFound
 from copycat import roles
+from copycat.text import is_whole_number
 
 logger = logging.getLogger(__name__)
 
@@ -268,9 +269,7 @@ class FlatRepresentation:
             attname = model._meta.get_field(field.source).attname
             return (field.field_name, (attname,),
                     lambda pk, f=field: f.to_representation(relations.PKOnlyObject(pk)), None)
-        if (isinstance(field, relations.SlugRelatedField)
-                and type(field).to_representation is relations.SlugRelatedField.to_representation):
-            # DRF gives the slug attribute's value as it is; walking to it reads dict rows too.
+        if _plain_slug(field):  # walking to the slug attribute reads dict rows too
             return field.field_name, (*field.source_attrs, field.slug_field), _same, None
         if isinstance(field, serializers.SerializerMethodField):
             return field.field_name, (), _Method(field.method_name), None  # bound by _bind
@@ -293,6 +292,12 @@ class FlatRepresentation:
 
 def _same(value):
     return value
+
+
+def _plain_slug(field) -> bool:
+    """A slug-related field whose output is the slug attribute's value as it is (DRF's own)."""
+    return (isinstance(field, relations.SlugRelatedField)
+            and type(field).to_representation is relations.SlugRelatedField.to_representation)
 
 
 def plain_page(view, queryset, serializer_class) -> Response:
@@ -324,7 +329,7 @@ def row_fields(serializer_class, prefix: str = "") -> tuple[str, ...]:
             keys += row_fields(type(field), f"{prefix}{field.source}__")
         elif isinstance(field, relations.RelatedField) and field.use_pk_only_optimization():
             keys.append(prefix + model._meta.get_field(field.source).attname)
-        elif isinstance(field, relations.SlugRelatedField):
+        elif _plain_slug(field):
             keys.append(f"{prefix}{'__'.join(field.source_attrs)}__{field.slug_field}")
         elif isinstance(field, serializers.SerializerMethodField) or field.source == "*":
             raise TypeError(f"{field.field_name}: not a column; serialise model instances instead")
@@ -442,10 +447,9 @@ class CursorPagination(pagination.CursorPagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.request, self.base_url = request, request.build_absolute_uri()
         self.page_size = self.get_page_size(request)
-        self._ordering = None
         # A NULL sort value cannot be compared: a nullable key pages over a NULL-free copy.
         keys, annotations = _null_safe(queryset.model, self.get_ordering(request, queryset, view))
-        self._ordering = self.ordering = keys
+        self.sort_keys = keys  # what the links' cursors hold (``ordering`` stays the default)
         if annotations:
             queryset = queryset.annotate(**annotations)
         self.cursor = self.decode_cursor(request)
@@ -485,7 +489,7 @@ class CursorPagination(pagination.CursorPagination):
         """The row's sort values, as text for the cursor (a ``values()`` row has them under the
         sort keys themselves; a model instance along their attribute paths)."""
         values = []
-        for key in self.ordering:
+        for key in self.sort_keys:
             name = key.lstrip("-")
             if isinstance(row, dict):
                 value = row[name]
@@ -497,8 +501,6 @@ class CursorPagination(pagination.CursorPagination):
         return values
 
     def get_ordering(self, request, queryset, view):
-        if getattr(self, "_ordering", None):
-            return self._ordering
         wanted = request.query_params.get("ordering")
         if wanted:
             # The filterset has checked the names already; its OrderingFilter maps each one the
@@ -671,7 +673,7 @@ def query(serializer_class, request) -> dict:
 def parse_int_id(value, what: str = "id") -> int:
     """A path id as an integer, or a 400 that says so (never a 500 or a 404 for 'abc')."""
     text = str(value)
-    if not (text.isascii() and text.isdigit()):  # int() also takes " 1", "+1", "1_0" and "١"
+    if not is_whole_number(text):
         raise exceptions.ValidationError({"id": f"{value!r} is not a valid {what}: give a whole number."})
     number = int(text)
     if not 1 <= number <= 2**31 - 1:

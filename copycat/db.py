@@ -1,4 +1,5 @@
-"""Side connections and heartbeats for long jobs, and table upkeep after bulk writes.
+"""Side connections and heartbeats for long jobs, table upkeep after bulk writes, and a
+single-row read that skips ``first()``'s ORDER BY.
 
 A job's transaction may run for minutes; its progress and heartbeat go through a second,
 autocommit connection so pages see them, and a thread keeps beating while the job waits on a

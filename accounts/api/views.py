@@ -17,6 +17,7 @@ from accounts.models import Request
 from copycat import roles
 from copycat.api import ERRORS, PlainRowsListMixin, parse_int_id, query, strict_filter
 from copycat.db import one_or_none
+from copycat.text import is_whole_number
 
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 REQUEST_PAGE_MAX = 1000
@@ -81,7 +82,7 @@ class AccountViewSet(PlainRowsListMixin, viewsets.ReadOnlyModelViewSet):
         account = self.get_object()
         requests = strict_filter(filtersets.RequestFilterSet, request, Request.objects.all())
         size = request.query_params.get("page_size", "100")
-        if not (size.isascii() and size.isdigit()) or not 1 <= int(size) <= REQUEST_PAGE_MAX:
+        if not is_whole_number(size) or not 1 <= int(size) <= REQUEST_PAGE_MAX:
             raise exceptions.ValidationError({"page_size": f"Give a page size from 1 to {REQUEST_PAGE_MAX}."})
         try:
             page = selectors.account_requests(account, requests=requests, cursor=request.query_params.get("cursor"),

@@ -55,6 +55,14 @@ class BlocklistCSVRenderer(renderers.BaseRenderer):
         return out.getvalue().encode()  # errors are JSON (JSONErrorsMixin)
 
 
+def _status_action(body) -> str:
+    """The role action of the status a request body asks for; the least any status change
+    needs when it names none."""
+    wanted = body.get("status") if isinstance(body, dict) else None
+    action_name = f"status_{wanted}"
+    return action_name if isinstance(wanted, str) and action_name in roles.ACTIONS else "status_investigating"
+
+
 def _account(account_id: str) -> Account:
     account = one_or_none(Account.objects.filter(account_id=check_account_id(account_id)))
     if account is None:
@@ -112,15 +120,11 @@ class CampaignViewSet(JSONErrorsMixin, IntIdLookupMixin, mixins.UpdateModelMixin
         # The role before the body: a viewer gets 403, not a 400 about a missing field. The
         # status asked for, when it is one, names the role it needs.
         try:
-            body, unreadable = request.data, None
-        except exceptions.ParseError as exc:
-            body, unreadable = None, exc
-        wanted = body.get("status") if isinstance(body, dict) else None
-        action_name = f"status_{wanted}" if isinstance(wanted, str) and f"status_{wanted}" in roles.ACTIONS \
-            else "status_investigating"
-        roles.require(request.user, action_name)
-        if unreadable:
-            raise unreadable
+            body = request.data
+        except exceptions.ParseError:
+            roles.require(request.user, "status_investigating")  # any status change needs this
+            raise
+        roles.require(request.user, _status_action(body))
         data = serializers.StatusChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.change_status(campaign, data.validated_data["status"], user=request.user,

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from campaigns.errors import ServiceError
 from campaigns.evidence import service
 from campaigns.models import Campaign
+from copycat.text import is_whole_number
 
 
 class Command(BaseCommand):
@@ -49,7 +50,7 @@ class Command(BaseCommand):
 
 
 def _campaign(ref: str) -> Campaign:
-    if ref.isascii() and ref.isdigit():
+    if is_whole_number(ref):
         found = Campaign.objects.filter(pk=int(ref)).first()
         if found:
             return found

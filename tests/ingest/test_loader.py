@@ -183,6 +183,33 @@ def test_a_gap_of_exactly_thirty_minutes_starts_a_new_session(tmp_path):
     assert sorted(Session.objects.values_list("request_count", flat=True)) == [1, 2]
 
 
+def test_sessions_run_across_half_hour_boundaries_and_break_only_at_thirty_minute_gaps(tmp_path):
+    # The loader sums rows into 30-minute bins first; these gaps straddle bin edges (T0 is one).
+    minutes = [25, 54.99, 84.98, 115, 116, 146.5]
+    ingest(write_jsonl(tmp_path / "requests-b.jsonl", [request(f"b{i}", m) for i, m in enumerate(minutes)]))
+    got = [(round((s.started_at - T0).total_seconds() / 60, 3), round((s.ended_at - T0).total_seconds() / 60, 3),
+            s.request_count) for s in Session.objects.order_by("started_at")]
+    assert got == [(25, 84.98, 3), (115, 116, 2), (146.5, 146.5, 1)]
+
+
+TRICKY = ["tab\there", "line\nbreak", "cr\rhere", "back\\slash", "\\N", "N", "ünïcødé ✓", "\b\v\f", "a\\tb"]
+
+
+def test_strings_with_tabs_line_breaks_and_backslashes_load_as_given(tmp_path):
+    rows = [request(f"t{i}", i, user_agent=text, client_fingerprint=text, prompt_excerpt=text, org_id=text)
+            for i, text in enumerate(TRICKY)]
+    run = ingest(write_jsonl(tmp_path / "requests-t.jsonl", rows))
+    assert (run.status, run.loaded, run.rejected) == ("done", len(TRICKY), 0)
+    with connection.cursor() as cur:
+        cur.execute("""SELECT r.request_id, ua.value, cf.value, o.value, e.excerpt FROM request r
+                       JOIN lookup_user_agent ua ON ua.id = r.user_agent_id
+                       JOIN lookup_client_fingerprint cf ON cf.id = r.client_fingerprint_id
+                       JOIN org o ON o.id = r.org_id
+                       JOIN request_excerpt e ON e.request_id = r.request_id""")
+        got = {row[0]: row[1:] for row in cur.fetchall()}
+    assert got == {f"t{i}": (text,) * 4 for i, text in enumerate(TRICKY)}
+
+
 def test_rollups_count_what_the_request_table_holds(tmp_path):
     rows = [request(f"h{i}", i * 7, account=f"acct_{i % 3}", category=["coding", None, "math"][i % 3],
                     reasoning_requested=i % 2 == 0, status_code=500 if i % 5 == 0 else 200) for i in range(120)]

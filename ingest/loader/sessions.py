@@ -1,6 +1,6 @@
 """Sessions: runs of one account's (and key's) requests with gaps under 30 minutes.
 
-New rows are summed into short spans, then merged with the existing sessions they touch:
+New rows are cut into islands, then merged with the existing sessions they touch:
 the union of intervals whose gaps are under 30 minutes is exactly the sessions of all rows,
 so files may arrive in any order.
 """
@@ -8,16 +8,31 @@ so files may arrive in any order.
 from __future__ import annotations
 
 _STEPS = [
-    # Spans of the new rows, per 30-minute bin: inside a bin every gap is under 30 minutes,
-    # so no session breaks there, and the merge below cuts sessions between spans exactly
-    # as it would between rows. Hashing rows into bins costs far less than sorting them
-    # by account, key and time (1.1 s against 8.5 s for 2M rows).
+    # The new rows summed per 30-minute bin: inside a bin every gap is under 30 minutes, so
+    # no session breaks there, and cutting the bins where they lie 30 minutes or more apart
+    # gives exactly the islands a cut between rows would. Hashing rows into bins and sorting
+    # the bins costs far less than sorting every row by account, key and time (2M rows:
+    # 1.1 s against 8.5 s). The islands, not the bins, meet the stored sessions below: a
+    # file that spans weeks has many bins per account, and each would probe every later
+    # session of its account.
     """
     CREATE TEMP TABLE new_islands ON COMMIT DROP AS
-    SELECT account_pk, key_pk, min(ts) AS started, max(ts) AS ended, count(*) AS n,
-           sum(input_tokens) AS tokens_in, sum(output_tokens) AS tokens_out
-    FROM file_new
-    GROUP BY account_pk, key_pk, date_bin('30 minutes', ts, timestamptz '2000-01-01 00:00:00+00')
+    WITH bins AS (
+        SELECT account_pk, key_pk, min(ts) AS started, max(ts) AS ended, count(*) AS n,
+               sum(input_tokens) AS tokens_in, sum(output_tokens) AS tokens_out
+        FROM file_new
+        GROUP BY account_pk, key_pk, date_bin('30 minutes', ts, timestamptz '2000-01-01 00:00:00+00')
+    ), marked AS (
+        SELECT *, CASE WHEN started - lag(ended) OVER w < interval '30 minutes' THEN 0 ELSE 1 END AS brk
+        FROM bins
+        WINDOW w AS (PARTITION BY account_pk, key_pk ORDER BY started)
+    ), grouped AS (
+        SELECT *, sum(brk) OVER (PARTITION BY account_pk, key_pk ORDER BY started ROWS UNBOUNDED PRECEDING) AS g
+        FROM marked
+    )
+    SELECT account_pk, key_pk, min(started) AS started, max(ended) AS ended, sum(n) AS n,
+           sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out
+    FROM grouped GROUP BY account_pk, key_pk, g
     """,
     "ANALYZE new_islands",
     """

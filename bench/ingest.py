@@ -163,7 +163,7 @@ def write_results(results: list[dict], out: Path) -> None:
         "`.venv/bin/python bench/ingest.py`.",
         "Ingest = parse + validate + dedup + sessions + rollups of a `.jsonl.gz`, one transaction; raw COPY = "
         "the same stored rows copied from the client into an empty copy of the request table (same monthly "
-        "partitions, same index), measured right after in the same run.",
+        "partitions, same indexes), measured right after in the same run.",
         "",
         "| rows | file MB | ingest s | rows/s | raw COPY s | ingest / COPY | peak RSS MB |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

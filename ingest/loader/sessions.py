@@ -35,10 +35,24 @@ _STEPS = [
     FROM grouped GROUP BY account_pk, key_pk, g
     """,
     "ANALYZE new_islands",
+    # Only an island that starts less than 30 minutes after its account's last stored session
+    # ends can touch a stored session. One probe per account finds those few (files come
+    # roughly in time order: usually each account's first island at most), instead of a
+    # probe per island: 26,787 islands -> 61, 0.2-0.6 s -> 0.05 s for a day of the 1/16 seed.
+    """
+    CREATE TEMP TABLE near_islands ON COMMIT DROP AS
+    SELECT i.* FROM new_islands i
+    JOIN (SELECT account_pk,
+                 (SELECT max(s.ended_at) FROM session s WHERE s.account_id = f.account_pk) AS last_end
+          FROM (SELECT DISTINCT account_pk FROM new_islands) f
+          OFFSET 0) r USING (account_pk)  -- OFFSET 0: probe once per account, not per island
+    WHERE r.last_end > i.started - interval '30 minutes'
+    """,
+    "ANALYZE near_islands",
     """
     CREATE TEMP TABLE touched ON COMMIT DROP AS
     WITH removed AS (
-        DELETE FROM session s USING new_islands i
+        DELETE FROM session s USING near_islands i
         WHERE s.account_id = i.account_pk AND coalesce(s.api_key_id, 0) = i.key_pk
           AND s.ended_at > i.started - interval '30 minutes'
           AND s.started_at < i.ended + interval '30 minutes'

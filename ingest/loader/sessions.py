@@ -1,8 +1,8 @@
 """Sessions: runs of one account's (and key's) requests with gaps under 30 minutes.
 
-New rows are cut into islands, then merged with the existing sessions they touch:
-the union of intervals whose gaps are under 30 minutes is exactly the sessions of all rows,
-so files may arrive in any order.
+New rows are cut into islands, then merged with the existing sessions they touch: the
+union of intervals whose gaps are under 30 minutes is exactly the sessions of all rows, so
+files may arrive in any order.
 """
 
 from __future__ import annotations

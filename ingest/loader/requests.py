@@ -247,14 +247,9 @@ _MERGE = [
 _CLAIM_ALL = "INSERT INTO request_key (request_id, ts, account_id) SELECT request_id, ts, account_pk FROM stage_first"
 # request_key decides what is new: an id already there (from an earlier chunk, file or
 # load) is skipped, so overlapping files never double a request.
-_CLAIM_NEW = """
+_CLAIM_NEW = f"""
 CREATE TEMP TABLE stage_new AS
-WITH inserted AS (
-    INSERT INTO request_key (request_id, ts, account_id)
-    SELECT request_id, ts, account_pk FROM stage_first
-    ON CONFLICT (request_id) DO NOTHING
-    RETURNING request_id
-)
+WITH inserted AS ({_CLAIM_ALL} ON CONFLICT (request_id) DO NOTHING RETURNING request_id)
 SELECT f.* FROM stage_first f JOIN inserted USING (request_id)
 """
 

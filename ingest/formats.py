@@ -78,6 +78,7 @@ __all__ = [
     "detect_encoding",
     "detect_kind",
     "iter_batches",
+    "parse_json_line",
     "raw_text",
 ]
 
@@ -162,8 +163,13 @@ def iter_batches(
     kind: str,
     batch_size: int = 10_000,
     stats: ReadStats | None = None,
+    parse: bool = True,
 ) -> Iterator[list[Item]]:
-    """Yield the file's items in lists of at most ``batch_size``, in file order."""
+    """Yield the file's items in lists of at most ``batch_size``, in file order.
+
+    With ``parse=False`` a JSON Lines record comes as ``(line, text, None, "json")``, for a
+    caller that decodes it itself; lines that cannot be records still come as ParseError.
+    """
     if kind not in REQUIRED_COLUMNS:
         raise ValueError(
             f"unknown record kind {kind!r}: expected 'accounts' or 'requests'"
@@ -186,7 +192,7 @@ def iter_batches(
         else:
             stream = raw
         if encoding.startswith("jsonl"):
-            yield from _jsonl_batches(stream, raw, batch_size, stats)
+            yield from _jsonl_batches(stream, raw, batch_size, stats, parse)
         else:
             yield from _csv_batches(stream, raw, kind, batch_size, stats)
 
@@ -232,10 +238,8 @@ class _GzipGuard(io.RawIOBase):
 
 
 def _jsonl_batches(
-    stream: BinaryIO, raw: BinaryIO, batch_size: int, stats: ReadStats
+    stream: BinaryIO, raw: BinaryIO, batch_size: int, stats: ReadStats, parse: bool = True
 ) -> Iterator[list[Item]]:
-    loads = orjson.loads
-    JSONDecodeError = orjson.JSONDecodeError
     tell = raw.tell
     batch: list[Item] = []
     append = batch.append
@@ -267,13 +271,7 @@ def _jsonl_batches(
                 reason = f"line is longer than {MAX_LINE_BYTES:,} bytes"
                 append((line_no, line[:_RAW_CUT], ParseError("_line", reason), "json"))
                 continue
-            try:
-                obj = loads(line)
-            except JSONDecodeError as exc:
-                obj = ParseError(
-                    "_line", f"not valid JSON: {exc.msg} at column {exc.colno}"
-                )
-            append((line_no, line, obj, "json"))
+            append((line_no, line, parse_json_line(line) if parse else None, "json"))
             if len(batch) >= batch_size:
                 stats.items += len(batch)
                 stats.bytes_read = tell()
@@ -284,6 +282,14 @@ def _jsonl_batches(
     if batch:
         stats.items += len(batch)
         yield batch
+
+
+def parse_json_line(line: str) -> object:
+    """The record on one JSON line, or a ParseError that says where the JSON breaks."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return ParseError("_line", f"not valid JSON: {exc.msg} at column {exc.colno}")
 
 
 def _jsonl_blocks(stream: BinaryIO) -> Iterator[list[str] | list[bytes]]:

@@ -43,6 +43,9 @@ __all__ = [
     "COUNTRY_CODES",
     "KNOWN_FIELDS",
     "REQUEST_FIELDS",
+    "REQUEST_SPEC",
+    "country_code",
+    "ip_text",
     "unknown_fields",
     "validate_record",
 ]
@@ -138,6 +141,7 @@ _REQUEST_SPEC = (
     ("prompt_excerpt", STR, False, 2_000),
 )
 
+REQUEST_SPEC = _REQUEST_SPEC  # read by the loader's fast path, which must agree with it
 ACCOUNT_FIELDS: tuple[str, ...] = tuple(f[0] for f in _ACCOUNT_SPEC)
 REQUEST_FIELDS: tuple[str, ...] = tuple(f[0] for f in _REQUEST_SPEC)
 KNOWN_FIELDS: dict[str, frozenset[str]] = {
@@ -540,6 +544,16 @@ def validate_record(
         "_record",
         f"record is not a JSON object (got {_describe(obj).split(' ')[0]})",
     )
+
+
+def country_code(value: str) -> str | None:
+    """The stored (upper-case) code for a country value, or None if it is not one."""
+    return _COUNTRY_LOOKUP.get(value)
+
+
+def ip_text(value: str) -> str | None:
+    """The stored (compressed) form of an IP address string, or None if it is not one."""
+    return _ip("ip", value)[0]
 
 
 def unknown_fields(kind: str, obj: dict) -> list[str]:

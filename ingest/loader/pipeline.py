@@ -11,8 +11,10 @@ import queue
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from ingest.formats import ParseError, ReadStats, iter_batches, raw_text
+from ingest.loader.fast_json import split_lines
 from ingest.loader.requests import RequestEncoder
 from ingest.validation import KNOWN_FIELDS, unknown_fields, validate_record
 
@@ -24,6 +26,9 @@ class Checked:
     good: list = field(default_factory=list)
     rejects: list = field(default_factory=list)
     unknown: Counter = field(default_factory=Counter)
+    # Rows of the JSON fast path, kept column by column: their line numbers and columns.
+    lines: list = field(default_factory=list)
+    columns: list | None = None
 
 
 def check_batch(kind: str, batch: list) -> Checked:
@@ -41,6 +46,20 @@ def check_batch(kind: str, batch: list) -> Checked:
         good.append((line, row))
         if not obj.keys() <= known:
             checked.unknown.update(unknown_fields(kind, obj))
+    return checked
+
+
+def check_request_batch(batch: list) -> Checked:
+    """Validate a batch of request items; unparsed JSON lines take the fast path first."""
+    unparsed = [item for item in batch if item[2] is None]
+    if not unparsed:
+        return check_batch("requests", batch)
+    lines, columns, left = split_lines(unparsed)
+    if len(unparsed) < len(batch):
+        left.extend(item for item in batch if item[2] is not None)
+        left.sort(key=itemgetter(0))
+    checked = check_batch("requests", left) if left else Checked()
+    checked.lines, checked.columns = lines, columns
     return checked
 
 
@@ -87,11 +106,11 @@ class RequestReader(threading.Thread):
     def _read(self) -> None:
         in_chunk = 0
         encoder, stats = self._encoder, self._stats
-        for batch in iter_batches(self._path, "requests", self._batch_size, stats):
+        for batch in iter_batches(self._path, "requests", self._batch_size, stats, parse=False):
             if self._stop_event.is_set():
                 return
-            checked = check_batch("requests", batch)
-            data, rows, repeat_data, repeats = encoder.encode(checked.good) if checked.good else (b"", 0, b"", 0)
+            checked = check_request_batch(batch)
+            data, rows, repeat_data, repeats = encoder.encode(checked.good, checked.lines, checked.columns)
             self._put(Staged(data, rows, repeat_data, repeats, checked.rejects, checked.unknown,
                              stats.bytes_read, stats.items))
             in_chunk += rows

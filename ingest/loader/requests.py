@@ -6,6 +6,8 @@ on the parsing core) so the merge joins nothing but accounts and API keys.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from psycopg._copy_base import TextFormatter  # pinned psycopg; tests load through it
 from psycopg.adapt import Transformer
 from psycopg.errors import UniqueViolation
@@ -92,27 +94,41 @@ class RequestEncoder:
     def new_chunk(self) -> None:
         self._seen.clear()
 
-    def encode(self, good: list[tuple[int, tuple]]) -> tuple[bytes, int, bytes, int]:
-        """Return (COPY bytes, rows, COPY bytes of in-chunk repeats, repeats)."""
-        first, repeated = self._split_repeats(good)
-        return self._format(first), len(first), self._format(repeated), len(repeated)
+    def encode(self, good: list[tuple[int, tuple]], lines: list[int] = (), columns: list | None = None
+               ) -> tuple[bytes, int, bytes, int]:
+        """Return (COPY bytes, rows, COPY bytes of in-chunk repeats, repeats).
 
-    def _split_repeats(self, good: list[tuple[int, tuple]]) -> tuple[list, list]:
-        seen, first, repeated = self._seen, [], []
-        for item in good:
-            request_id = item[1][0]
+        Rows come as ``good`` (validated rows) and/or as ``lines`` with ``columns`` (the
+        fast path's rows, column by column); they are staged in line order.
+        """
+        lines, columns = _in_line_order(good, lines, columns)
+        if not lines:
+            return b"", 0, b"", 0
+        first, repeated = self._split_repeats(lines, columns)
+        if repeated is None:
+            return self._format(lines, columns), len(lines), b"", 0
+        return (self._format(*_take(lines, columns, first)), len(first),
+                self._format(*_take(lines, columns, repeated)), len(repeated))
+
+    def _split_repeats(self, lines: list[int], columns: list) -> tuple[list[int] | None, list[int] | None]:
+        """Positions of first sightings and of repeats; (None, None) when nothing repeats."""
+        seen, ids = self._seen, columns[0]
+        if len(set(ids)) == len(ids) and seen.isdisjoint(ids):
+            seen.update(ids)
+            return None, None
+        first, repeated = [], []
+        for i, request_id in enumerate(ids):
             if request_id in seen:
-                repeated.append(item)
+                repeated.append(i)
             else:
                 seen.add(request_id)
-                first.append(item)
+                first.append(i)
         return first, repeated
 
-    def _format(self, items: list[tuple[int, tuple]]) -> bytes:
-        if not items:
+    def _format(self, lines: list[int], columns: list) -> bytes:
+        if not lines:
             return b""
-        lines = [line for line, _ in items]
-        columns = list(zip(*(row for _, row in items), strict=True))
+        columns = list(columns)
         for name in _LOOKUP_FIELDS:
             i = _IDX[name]
             table = LOOKUP_TABLES[name]
@@ -130,6 +146,25 @@ class RequestEncoder:
                 out.append(data)
         out.append(self._formatter.end())
         return b"".join(out)
+
+
+def _in_line_order(good: list[tuple[int, tuple]], lines, columns) -> tuple[list[int], list]:
+    """One set of columns from validated rows and fast-path columns, in file order.
+
+    Order matters for repeats of a request_id: the first in the file is the one kept.
+    """
+    if not good:
+        return list(lines), columns or []
+    rows = [(line, *row) for line, row in good]
+    if lines:
+        rows.extend(zip(lines, *columns, strict=True))
+        rows.sort(key=itemgetter(0))
+    transposed = list(zip(*rows, strict=True))
+    return list(transposed[0]), transposed[1:]
+
+
+def _take(lines: list[int], columns: list, positions: list[int]) -> tuple[list[int], list]:
+    return [lines[i] for i in positions], [[column[i] for i in positions] for column in columns]
 
 
 class RequestLoader:

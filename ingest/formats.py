@@ -71,6 +71,7 @@ import orjson
 __all__ = [
     "MAX_LINE_BYTES",
     "REQUIRED_COLUMNS",
+    "ColumnBatch",
     "FileRejected",
     "Item",
     "ParseError",
@@ -169,6 +170,7 @@ def iter_batches(
 
     With ``parse=False`` a JSON Lines record comes as ``(line, text, None, "json")``, for a
     caller that decodes it itself; lines that cannot be records still come as ParseError.
+    A Parquet batch then comes whole, as a :class:`ColumnBatch`.
     """
     if kind not in REQUIRED_COLUMNS:
         raise ValueError(
@@ -184,7 +186,7 @@ def iter_batches(
     except OSError as exc:
         raise FileRejected(f"cannot read file: {exc.strerror or exc}") from exc
     if encoding == "parquet":
-        yield from _parquet_batches(path, batch_size, stats)
+        yield from _parquet_batches(path, batch_size, stats, parse)
         return
     with open(path, "rb") as raw:
         if encoding.endswith(".gz"):
@@ -424,9 +426,25 @@ def raw_text(raw: str | None, obj) -> str:
     return raw if raw is not None else orjson.dumps(obj, default=str).decode()
 
 
+class ColumnBatch(NamedTuple):
+    """Rows of a Parquet file as Arrow columns; ``first_row`` is the first one's number."""
+
+    first_row: int
+    record_batch: object  # pyarrow.RecordBatch
+
+    def rows(self, positions) -> list[Item]:
+        """Items for the rows at ``positions`` (0-based within the batch), as dicts."""
+        return [(self.first_row + i, None, self.record_batch.slice(i, 1).to_pylist()[0], "parquet")
+                for i in positions]
+
+
+def _parquet_items(batch: ColumnBatch) -> list[Item]:
+    return [(batch.first_row + i, None, row, "parquet") for i, row in enumerate(batch.record_batch.to_pylist())]
+
+
 def _parquet_batches(
-    path: str, batch_size: int, stats: ReadStats
-) -> Iterator[list[Item]]:
+    path: str, batch_size: int, stats: ReadStats, parse: bool = True
+) -> Iterator[list[Item] | ColumnBatch]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -446,15 +464,13 @@ def _parquet_batches(
     row_no = 0
     try:
         for record_batch in pf.iter_batches(batch_size=batch_size):
-            batch: list[Item] = []
-            append = batch.append
-            for row in record_batch.to_pylist():
-                row_no += 1
-                append((row_no, None, row, "parquet"))
-            stats.items += len(batch)
+            if not record_batch.num_rows:
+                continue
+            batch = ColumnBatch(row_no + 1, record_batch)
+            row_no += record_batch.num_rows
+            stats.items += record_batch.num_rows
             stats.bytes_read = stats.total_bytes * row_no // total_rows
-            if batch:
-                yield batch
+            yield _parquet_items(batch) if parse else batch
     except (pa.ArrowException, OSError) as exc:
         raise FileRejected(
             f"Parquet file is corrupt near row {row_no + 1}: {exc}"

@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from ingest.formats import ParseError, ReadStats, iter_batches, raw_text
-from ingest.loader.fast_json import split_lines
+from ingest.formats import ColumnBatch, ParseError, ReadStats, iter_batches, raw_text
+from ingest.loader.fast_path import split_lines, split_record_batch
 from ingest.loader.requests import RequestEncoder
 from ingest.validation import KNOWN_FIELDS, unknown_fields, validate_record
 
@@ -49,8 +49,14 @@ def check_batch(kind: str, batch: list) -> Checked:
     return checked
 
 
-def check_request_batch(batch: list) -> Checked:
-    """Validate a batch of request items; unparsed JSON lines take the fast path first."""
+def check_request_batch(batch) -> Checked:
+    """Validate a batch of request items; unparsed JSON lines and Parquet columns take the
+    fast path first."""
+    if isinstance(batch, ColumnBatch):
+        lines, columns, left = split_record_batch(batch)
+        checked = check_batch("requests", left) if left else Checked()
+        checked.lines, checked.columns = lines, columns
+        return checked
     unparsed = [item for item in batch if item[2] is None]
     if not unparsed:
         return check_batch("requests", batch)

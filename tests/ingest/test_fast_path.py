@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime, timedelta, timezone
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from django.db import connection
 
-from ingest.formats import parse_json_line
+from ingest.formats import ColumnBatch, parse_json_line
 from ingest.loader.lookups import LookupCache
 from ingest.loader.pipeline import check_batch, check_request_batch
 from ingest.loader.requests import _COPY_SQL, _STAGE_DDL, RequestEncoder
@@ -153,3 +156,91 @@ def test_a_record_with_a_rare_shape_keeps_its_place_among_fast_rows():
     _data, rows, repeat_data, repeats = encoder.encode(checked.good, checked.lines, checked.columns)
     assert (rows, repeats) == (1, 1)
     assert repeat_data.startswith(b"2\treq_same\t")
+
+
+# --- Parquet ----------------------------------------------------------------------------------
+
+TEXT_FIELDS = {"request_id", "account_id", "api_key_id", "ip", "country", "ip_type", "user_agent", "model",
+               "category", "prompt_simhash", "prompt_excerpt", "end_user_id", "template_hash"}
+INT_FIELDS = {"asn", "status_code", "input_tokens", "turn"}
+BOOL_FIELDS = {"reasoning_requested", "stream"}
+WHEN = [datetime(2026, 5, 9, 3, 13, 42, 369000, tzinfo=UTC), datetime(2026, 5, 9, 3, 13, 42, tzinfo=UTC),
+        datetime(2026, 5, 9, 5, 13, 42, 123456, tzinfo=timezone(timedelta(hours=2))), None]
+
+
+def _typed(name: str, value) -> bool:
+    """Whether a variant fits the Parquet column type its field is written with below."""
+    if value is None:
+        return True
+    if name in TEXT_FIELDS:
+        return isinstance(value, str)
+    if name in INT_FIELDS:
+        return type(value) is int
+    return name in BOOL_FIELDS and type(value) is bool
+
+
+def _schema(ts_type) -> pa.Schema:
+    fields = [pa.field("ts", ts_type)]
+    for name in sorted(TEXT_FIELDS | INT_FIELDS | BOOL_FIELDS | {"output_tokens"}):
+        kind = pa.string() if name in TEXT_FIELDS else pa.bool_() if name in BOOL_FIELDS else pa.int64()
+        fields.append(pa.field(name, kind))
+    return pa.schema(fields)
+
+
+def _parquet_rows(count: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        row = request(f"req_pq_{i}", minutes=i, account=f"acct_{rng.randrange(30)}", ip_type="proxy",
+                      country="SG", prompt_simhash="fedcba9876543210", status_code=200, stream=True)
+        row["ts"] = datetime(2026, 4, 22, tzinfo=UTC) + timedelta(seconds=rng.randrange(10**6))
+        for name in rng.sample(sorted(VARIANTS), k=rng.choice((0, 1, 1, 2))):
+            value = rng.choice(VARIANTS[name])
+            if name == "ts":
+                row["ts"] = rng.choice(WHEN)
+            elif value is not _ABSENT and _typed(name, value) and name in TEXT_FIELDS | INT_FIELDS | BOOL_FIELDS:
+                row[name] = value
+        rows.append(row)
+    return rows
+
+
+def _assert_same_for_parquet(table: pa.Table):
+    batch = ColumnBatch(1, table.combine_chunks().to_batches()[0])
+    fast = check_request_batch(batch)
+    exact = check_batch("requests", [(batch.first_row + i, None, row, "parquet")
+                                     for i, row in enumerate(batch.record_batch.to_pylist())])
+    assert fast.rejects == exact.rejects
+    assert fast.unknown == exact.unknown
+    assert len(fast.lines) + len(fast.good) == len(exact.good)
+    connection.ensure_connection()
+    lookups = LookupCache(connection.connection)
+    assert _stage("fast_rows", fast, lookups) == _stage("exact_rows", exact, lookups)
+    assert _difference("fast_rows", "exact_rows") == 0
+    assert _difference("exact_rows", "fast_rows") == 0
+    return fast
+
+
+@pytest.mark.parametrize("ts_type", [pa.timestamp("us", "UTC"), pa.timestamp("ms", "UTC"),
+                                     pa.timestamp("s", "Europe/Berlin")])
+def test_parquet_columns_take_the_fast_path_and_store_what_the_validator_does(ts_type):
+    rows = _parquet_rows(2000, seed=len(str(ts_type)))
+    table = pa.Table.from_pylist(rows, schema=_schema(pa.timestamp("us", "UTC"))).cast(_schema(ts_type), safe=False)
+    fast = _assert_same_for_parquet(table)
+    assert len(fast.lines) > len(rows) // 2
+    assert fast.rejects  # the odd values did meet the checks
+
+
+@pytest.mark.parametrize("change", ["unknown column", "float tokens", "text timestamps", "no api_key_id column"])
+def test_parquet_batches_the_fast_path_cannot_read_give_the_validators_verdict(change):
+    rows = _parquet_rows(300, seed=9)
+    table = pa.Table.from_pylist(rows, schema=_schema(pa.timestamp("us", "UTC")))
+    if change == "unknown column":
+        table = table.append_column("some_future_field", pa.array([None, "x"] * 150))
+    elif change == "float tokens":
+        table = table.set_column(table.schema.get_field_index("input_tokens"), "input_tokens",
+                                 pc.cast(table["input_tokens"], pa.float64()))
+    elif change == "text timestamps":
+        table = table.set_column(0, "ts", pc.strftime(table["ts"], format="%Y-%m-%dT%H:%M:%S.%fZ"))
+    else:
+        table = table.drop_columns(["api_key_id"])
+    _assert_same_for_parquet(table)

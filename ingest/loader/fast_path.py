@@ -236,7 +236,9 @@ def split_record_batch(batch: ColumnBatch) -> tuple[list[int], list[list], list]
     record_batch = batch.record_batch
     n = record_batch.num_rows
     names = set(record_batch.schema.names)
-    if len(names) < record_batch.num_columns or not names <= _KNOWN or not all(_fits(record_batch.schema.field(name).type, _TYPE_OF[name]) for name in names):
+    schema = record_batch.schema
+    if (len(names) < record_batch.num_columns or not names <= _KNOWN
+            or not all(_fits(schema.field(name).type, _TYPE_OF[name]) for name in names)):
         return [], [], batch.rows(range(n))
     bad: set[int] = set()
     columns = []

@@ -217,6 +217,10 @@ def _timestamp(name: str, v: object) -> tuple[str | None, str | None]:
     """Normalize an RFC 3339 string or a tz-aware datetime to UTC; return (value, reason)."""
     if type(v) is str:
         try:
+            # ciso8601's RFC 3339 parser still takes ordinal dates ("2026-043T..."), which the
+            # reshaping below would garble into text PostgreSQL rejects, failing the whole file.
+            if not _TS_SHAPE(v):
+                raise ValueError("not in RFC 3339 shape")
             dt = _parse_rfc3339(v)  # strict RFC 3339, unlike ciso8601.parse_datetime
         except ValueError as exc:
             return None, _timestamp_reason(name, v, exc)

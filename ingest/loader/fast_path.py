@@ -260,6 +260,10 @@ def split_record_batch(batch: ColumnBatch) -> tuple[list[int], list[list], list]
 
 _TYPE_OF = {spec[0]: spec[1] for spec in REQUEST_SPEC}
 _UNITS = ("s", "ms", "us")  # nanoseconds would need cutting, as the validator does
+# Other zones take the exact path, which turns each value into a datetime in the column's
+# zone: a zone name Python cannot resolve, or a local time past year 9999, must fail there
+# as it always has, not load here.
+_UTC_ZONES = ("UTC", "Etc/UTC", "+00:00")
 
 
 def _fits(arrow_type, ftype: int) -> bool:
@@ -272,7 +276,7 @@ def _fits(arrow_type, ftype: int) -> bool:
     if ftype == BOOL:
         return pa.types.is_boolean(arrow_type)
     return (pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
-            or (pa.types.is_timestamp(arrow_type) and arrow_type.unit in _UNITS and arrow_type.tz is not None))
+            or (pa.types.is_timestamp(arrow_type) and arrow_type.unit in _UNITS and arrow_type.tz in _UTC_ZONES))
 
 
 def _pylist(array, ftype: int) -> list:

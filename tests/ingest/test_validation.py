@@ -250,6 +250,7 @@ def test_timestamp_with_second_60_is_rejected():
         " 2026-04-22T01:15:09Z",
         "2026-04-22T01:15:09Z ",
         "2026-4-22T01:15:09Z",
+        "2026-112T01:15:09Z",  # an ordinal date: ciso8601 parses it, RFC 3339 does not allow it
     ],
 )
 def test_timestamp_not_in_rfc3339_shape_is_rejected(text):

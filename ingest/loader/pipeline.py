@@ -26,7 +26,7 @@ class Checked:
     good: list = field(default_factory=list)
     rejects: list = field(default_factory=list)
     unknown: Counter = field(default_factory=Counter)
-    # Rows of the JSON fast path, kept column by column: their line numbers and columns.
+    # Rows of the fast paths (JSON lines, Parquet), kept column by column: line numbers and columns.
     lines: list = field(default_factory=list)
     columns: list | None = None
 

@@ -434,12 +434,52 @@ class ColumnBatch(NamedTuple):
 
     def rows(self, positions) -> list[Item]:
         """Items for the rows at ``positions`` (0-based within the batch), as dicts."""
-        return [(self.first_row + i, None, self.record_batch.slice(i, 1).to_pylist()[0], "parquet")
-                for i in positions]
+        return [_parquet_row(self.first_row + i, self.record_batch.slice(i, 1)) for i in positions]
 
 
 def _parquet_items(batch: ColumnBatch) -> list[Item]:
-    return [(batch.first_row + i, None, row, "parquet") for i, row in enumerate(batch.record_batch.to_pylist())]
+    try:
+        rows = batch.record_batch.to_pylist()
+    except _UNREADABLE:
+        return batch.rows(range(batch.record_batch.num_rows))
+    return [(batch.first_row + i, None, row, "parquet") for i, row in enumerate(rows)]
+
+
+# A value Arrow holds but Python cannot: a timestamp whose local time is past year 9999, a
+# time zone Python does not know. Such a row is rejected, naming the column.
+_UNREADABLE = (ValueError, OverflowError, ArithmeticError, LookupError)
+
+
+def _parquet_row(row_no: int, row_batch) -> Item:
+    try:
+        return row_no, None, row_batch.to_pylist()[0], "parquet"
+    except _UNREADABLE:
+        pass
+    values, failure = {}, None
+    for name, column in zip(row_batch.schema.names, row_batch.columns, strict=True):
+        try:
+            values[name] = column.to_pylist()[0]
+        except _UNREADABLE as exc:
+            values[name] = getattr(column[0], "value", None)  # the number behind a timestamp
+            failure = failure or ParseError(name, _unreadable_reason(name, column.type, exc))
+    return row_no, orjson.dumps(values, default=str).decode(), failure, "parquet"
+
+
+def _unreadable_reason(name: str, arrow_type, exc: Exception) -> str:
+    if isinstance(exc, LookupError):
+        return f"{name} is in a time zone this machine does not know: {getattr(arrow_type, 'tz', arrow_type)}"
+    return f"{name} cannot be read as a {arrow_type} value: {exc}"
+
+
+def _microseconds(record_batch):
+    """Nanosecond timestamps cut to microseconds, as the validator cuts extra fraction digits."""
+    import pyarrow as pa
+
+    for i, field in enumerate(record_batch.schema):
+        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            column = record_batch.column(i).cast(pa.timestamp("us", field.type.tz), safe=False)
+            record_batch = record_batch.set_column(i, field.name, column)
+    return record_batch
 
 
 def _parquet_batches(
@@ -466,7 +506,7 @@ def _parquet_batches(
         for record_batch in pf.iter_batches(batch_size=batch_size):
             if not record_batch.num_rows:
                 continue
-            batch = ColumnBatch(row_no + 1, record_batch)
+            batch = ColumnBatch(row_no + 1, _microseconds(record_batch))
             row_no += record_batch.num_rows
             stats.items += record_batch.num_rows
             stats.bytes_read = stats.total_bytes * row_no // total_rows

@@ -259,7 +259,7 @@ def split_record_batch(batch: ColumnBatch) -> tuple[list[int], list[list], list]
 
 
 _TYPE_OF = {spec[0]: spec[1] for spec in REQUEST_SPEC}
-_UNITS = ("s", "ms", "us")  # nanoseconds would need cutting, as the validator does
+_UNITS = ("s", "ms", "us")  # the reader cuts nanoseconds to microseconds
 # Other zones take the exact path, which turns each value into a datetime in the column's
 # zone: a zone name Python cannot resolve, or a local time past year 9999, must fail there
 # as it always has, not load here.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -64,6 +64,40 @@ def test_a_rejected_parquet_row_is_kept_as_json_of_its_row(tmp_path):
     rejected = RejectedRecord.objects.get(run=run)
     assert (rejected.line, rejected.field) == (2, "input_tokens")
     assert json.loads(rejected.raw) == rows[1]
+
+
+def _parquet_with_ts(path, timestamps, ts_type):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{k: v for k, v in request(f"req_ts_{i}").items() if k != "ts"} for i in range(len(timestamps))]
+    column = timestamps if isinstance(timestamps, pa.Array) else pa.array(timestamps, pa.timestamp("us", "UTC"))
+    pq.write_table(pa.Table.from_pylist(rows).append_column("ts", column.cast(ts_type)), path)
+    return path
+
+
+def test_parquet_nanosecond_timestamps_load_cut_to_microseconds(tmp_path):
+    import pyarrow as pa
+
+    when = T0 + timedelta(seconds=1, microseconds=123456)
+    nanoseconds = pa.array([int(when.timestamp()) * 10**9 + 123_456_789], pa.timestamp("ns", "UTC"))
+    run = ingest(_parquet_with_ts(tmp_path / "requests-ns.parquet", nanoseconds, pa.timestamp("ns", "UTC")))
+    assert (run.status, run.loaded, run.rejected) == ("done", 1, 0)
+    assert Request.objects.get().ts == when
+
+
+@pytest.mark.parametrize("zone, values, words", [
+    ("+05:00", [T0, datetime(9999, 12, 31, 23, tzinfo=UTC)], "cannot be read as a timestamp[us, tz=+05:00] value"),
+    ("Mars/Olympus", [T0, T0 + timedelta(minutes=1)], "time zone this machine does not know: Mars/Olympus"),
+])
+def test_parquet_timestamps_python_cannot_hold_are_rejected_naming_ts(tmp_path, zone, values, words):
+    import pyarrow as pa
+
+    run = ingest(_parquet_with_ts(tmp_path / "requests-tz.parquet", values, pa.timestamp("us", zone)))
+    readable = 1 if zone == "+05:00" else 0
+    assert (run.status, run.loaded, run.rejected) == ("done", readable, len(values) - readable)
+    reasons = set(RejectedRecord.objects.filter(run=run).values_list("field", "reason"))
+    assert all(field == "ts" and words in reason for field, reason in reasons), reasons
 
 
 @pytest.mark.parametrize("name, words", [("requests-not-gzip.jsonl.gz", "not a gzip"),

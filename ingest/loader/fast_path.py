@@ -230,8 +230,8 @@ def split_record_batch(batch: ColumnBatch) -> tuple[list[int], list[list], list]
     """The Parquet twin of :func:`split_lines`: (row numbers, columns, items for the exact path).
 
     A batch with a column the spec does not know, or a column of another type than the
-    field's (a float token count, a timestamp in nanoseconds, ...), goes whole to the exact
-    path, which counts unknown fields and words the reasons.
+    field's (a float token count, timestamps in a zone other than UTC, ...), goes whole to
+    the exact path, which counts unknown fields and words the reasons.
     """
     record_batch = batch.record_batch
     n = record_batch.num_rows
@@ -261,8 +261,8 @@ def split_record_batch(batch: ColumnBatch) -> tuple[list[int], list[list], list]
 _TYPE_OF = {spec[0]: spec[1] for spec in REQUEST_SPEC}
 _UNITS = ("s", "ms", "us")  # the reader cuts nanoseconds to microseconds
 # Other zones take the exact path, which turns each value into a datetime in the column's
-# zone: a zone name Python cannot resolve, or a local time past year 9999, must fail there
-# as it always has, not load here.
+# zone: a zone name Python cannot resolve, or a local time past year 9999, is a rejected
+# row there (naming the column), so it must not load here.
 _UTC_ZONES = ("UTC", "Etc/UTC", "+00:00")
 
 

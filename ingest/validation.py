@@ -41,6 +41,7 @@ from ingest.formats import ParseError
 __all__ = [
     "ACCOUNT_FIELDS",
     "COUNTRY_CODES",
+    "IPV4_PATTERN",
     "KNOWN_FIELDS",
     "REQUEST_FIELDS",
     "REQUEST_SPEC",
@@ -174,9 +175,8 @@ _TS_SHAPE = re.compile(
     r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)?", re.ASCII
 ).fullmatch
 _IPV4_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4_CANONICAL = re.compile(
-    rf"(?:{_IPV4_OCTET}\.){{3}}{_IPV4_OCTET}", re.ASCII
-).fullmatch
+IPV4_PATTERN = rf"(?:{_IPV4_OCTET}\.){{3}}{_IPV4_OCTET}"  # canonical dotted quad, no leading zeros
+_IPV4_CANONICAL = re.compile(IPV4_PATTERN, re.ASCII).fullmatch
 _HEX = "0123456789abcdefABCDEF"
 _UTC = UTC
 _parse_rfc3339 = ciso8601.parse_rfc3339

@@ -36,6 +36,7 @@ from ingest.validation import (
     ID,
     INT,
     IP,
+    IPV4_PATTERN,
     KNOWN_FIELDS,
     REQUEST_SPEC,
     SIMHASH,
@@ -74,9 +75,8 @@ _BAD = object()
 _TS_FORM = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z"
 _TS_COLUMN = re.compile(rf"(?:{_TS_FORM}\n)*", re.ASCII).fullmatch
 _TS_ONE = re.compile(_TS_FORM, re.ASCII).fullmatch
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4_COLUMN = re.compile(rf"(?:(?:{_OCTET}\.){{3}}{_OCTET}\n)*", re.ASCII).fullmatch
-_IPV4_ONE = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}", re.ASCII).fullmatch
+_IPV4_COLUMN = re.compile(rf"(?:{IPV4_PATTERN}\n)*", re.ASCII).fullmatch
+_IPV4_ONE = re.compile(IPV4_PATTERN, re.ASCII).fullmatch
 _SIMHASH_COLUMN = re.compile(r"(?:[0-9a-fA-F]{16}\n)*", re.ASCII).fullmatch
 _parse_rfc3339 = ciso8601.parse_rfc3339
 
@@ -98,12 +98,16 @@ def split_lines(items: list) -> tuple[list[int], list[list], list]:
         columns[i] = _check_column(columns[i], spec, bad)
     if bad:
         slow.update(decoded[i] for i in bad)
-        keep = [i for i in range(len(records)) if i not in bad]
-        columns = [[column[i] for i in keep] for column in columns]
-        decoded = [decoded[i] for i in keep]
+        decoded, columns = _without(bad, decoded, columns)
     lines = [items[i][0] for i in decoded]
     left = [(items[i][0], items[i][1], parse_json_line(items[i][1]), "json") for i in sorted(slow)]
     return lines, columns, left
+
+
+def _without(bad: set[int], positions: list[int], columns: list[list]) -> tuple[list[int], list[list]]:
+    """``positions`` and ``columns`` without the rows at the indexes in ``bad``."""
+    keep = [i for i in range(len(positions)) if i not in bad]
+    return [positions[i] for i in keep], [[column[i] for i in keep] for column in columns]
 
 
 def _decode_all(texts: list[str], slow: set[int]) -> tuple[list[int], list]:
@@ -253,9 +257,8 @@ def split_record_batch(batch: ColumnBatch) -> tuple[list[int], list[list], list]
         columns.append(_check_column(column, spec, bad))
     if not bad:
         return list(range(batch.first_row, batch.first_row + n)), columns, []
-    keep = [i for i in range(n) if i not in bad]
-    return ([batch.first_row + i for i in keep], [[column[i] for i in keep] for column in columns],
-            batch.rows(sorted(bad)))
+    rows, columns = _without(bad, list(range(batch.first_row, batch.first_row + n)), columns)
+    return rows, columns, batch.rows(sorted(bad))
 
 
 _TYPE_OF = {spec[0]: spec[1] for spec in REQUEST_SPEC}

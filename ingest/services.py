@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from copycat import db
 from ingest.formats import FileRejected, detect_kind
-from ingest.loader import LoadReport, load_file
+from ingest.loader import LoadReport, load_file, staging
 from ingest.loader.progress import Progress
 from ingest.models import IngestRun
 
@@ -181,6 +181,12 @@ def stale_runs() -> list[int]:
             reason="the worker stopped without finishing (killed or lost); queued again",
         )
     return ids
+
+
+def drop_orphan_staging() -> int:
+    """Drop staging tables that no running load will merge (left by a killed worker)."""
+    with db.side_connection() as conn:
+        return staging.drop_orphan_tables(conn)
 
 
 def lost_queued_runs() -> list[int]:

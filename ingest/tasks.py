@@ -58,7 +58,8 @@ def scan_ingest_dir() -> int:
 @shared_task
 def reap_stale_runs() -> int:
     """Beat job: runs whose worker died are marked interrupted and queued again; runs whose
-    message the broker lost are sent again."""
+    message the broker lost are sent again; staging tables they left are dropped."""
     run_ids = services.stale_runs() + services.lost_queued_runs()
+    services.drop_orphan_staging()
     enqueue(run_ids)
     return len(run_ids)

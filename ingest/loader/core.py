@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -16,7 +18,10 @@ from ingest.loader.lookups import LookupCache
 from ingest.loader.pipeline import ChunkEnd, RequestReader, check_batch
 from ingest.loader.progress import Heartbeat, Progress
 from ingest.loader.quarantine import Quarantine
-from ingest.loader.requests import RequestEncoder, RequestLoader
+from ingest.loader.requests import STAGE_COLUMNS, STAGE_DDL, RequestEncoder, RequestLoader
+from ingest.loader.staging import ChunkStager, drop_run_tables
+
+logger = logging.getLogger(__name__)
 
 # Merges into the shared tables (sessions above all) take this advisory lock, held to the
 # end of the file's transaction: reading and staging run in parallel across workers, merges
@@ -50,6 +55,19 @@ def load_file(run_id: int, path: str, kind: str, progress: Progress | None = Non
     progress = progress or Progress()
     report = LoadReport()
     stats = ReadStats()
+    try:
+        _load(run_id, path, kind, progress, report, stats)
+    except BaseException:
+        if kind != "accounts":
+            _drop_staging(run_id)
+        raise
+    report.records = stats.items
+    report.blank_lines = stats.blank_lines
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _load(run_id: int, path: str, kind: str, progress: Progress, report: LoadReport, stats: ReadStats) -> None:
     with side_connection() as side, Heartbeat(side, run_id, progress), transaction.atomic():
         with connection.cursor() as django_cursor:
             cursor = django_cursor.cursor  # the psycopg cursor, for COPY
@@ -61,14 +79,19 @@ def load_file(run_id: int, path: str, kind: str, progress: Progress | None = Non
             # A backend publishes its table counters at most once a second; without this, the
             # statistics refresh right after the commit could miss what this load wrote.
             cursor.execute("SELECT pg_stat_force_next_flush()")
-    report.records = stats.items
-    report.blank_lines = stats.blank_lines
     report.rejected = quarantine.count
     report.rejected_by_reason = quarantine.by_reason
     for name, value in counts.items():
         setattr(report, name, value)
-    report.seconds = time.perf_counter() - started
-    return report
+
+
+def _drop_staging(run_id: int) -> None:
+    """Drop what a failed load staged; if the database is gone, the reaper will."""
+    try:
+        with side_connection() as conn:
+            drop_run_tables(conn, run_id)
+    except psycopg.Error as exc:
+        logger.warning("ingest run %d: staging tables left for the reaper: %s", run_id, exc)
 
 
 def _merge_lock(cursor) -> None:
@@ -93,8 +116,10 @@ def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, si
     """A reader thread parses ahead while this thread stages and merges chunk by chunk."""
     loader = RequestLoader(cursor, run_id, side)
     locked = False
-    with side_connection() as lookup_conn:
-        reader = RequestReader(path, RequestEncoder(LookupCache(lookup_conn)), stats,
+    with side_connection() as lookup_conn, side_connection("copycat-ingest-stage") as stage_conn:
+        drop_run_tables(stage_conn, run_id)  # an earlier attempt's, if it was killed
+        stager = ChunkStager(stage_conn, run_id, STAGE_DDL, STAGE_COLUMNS)
+        reader = RequestReader(path, RequestEncoder(LookupCache(lookup_conn)), stager, stats,
                                settings.INGEST_BATCH_SIZE, settings.INGEST_CHUNK_ROWS)
         reader.start()
         try:
@@ -104,10 +129,9 @@ def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, si
                         _merge_lock(cursor)
                         locked = True
                     progress.set(phase="merging")
-                    loader.merge(item.months)
+                    loader.merge(item.chunk, item.months)
                     progress.set(phase="reading")
                     continue
-                loader.stage(item.data, item.rows, item.repeat_data, item.repeats)
                 quarantine.extend(item.rejects)
                 quarantine.flush()
                 report.unknown_fields.update(item.unknown)

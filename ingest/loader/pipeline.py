@@ -16,6 +16,7 @@ from operator import itemgetter
 from ingest.formats import ColumnBatch, ParseError, ReadStats, iter_batches, raw_text
 from ingest.loader.fast_path import split_lines, split_record_batch
 from ingest.loader.requests import RequestEncoder
+from ingest.loader.staging import ChunkStager, StagedChunk
 from ingest.validation import KNOWN_FIELDS, unknown_fields, validate_record
 
 
@@ -71,12 +72,8 @@ def check_request_batch(batch) -> Checked:
 
 @dataclass
 class Staged:
-    """What the reader hands the loader for one batch."""
+    """What the reader hands the loader for one batch (its rows went to the staging table)."""
 
-    data: bytes
-    rows: int
-    repeat_data: bytes
-    repeats: int
     rejects: list
     unknown: Counter
     bytes_read: int
@@ -85,6 +82,7 @@ class Staged:
 
 @dataclass
 class ChunkEnd:
+    chunk: StagedChunk | None
     months: set[str]
 
 
@@ -92,12 +90,16 @@ _END = object()
 
 
 class RequestReader(threading.Thread):
-    """Reads a request file into Staged batches, with a ChunkEnd every ``chunk_rows`` rows."""
+    """Reads a request file into staging tables, handing the loader a Staged item per batch
+    and a ChunkEnd every ``chunk_rows`` rows.
 
-    def __init__(self, path: str, encoder: RequestEncoder, stats: ReadStats, batch_size: int, chunk_rows: int,
-                 max_batches_ahead: int = 32):
+    The first chunk is a fifth of the others: the loader has nothing to merge until it ends.
+    """
+
+    def __init__(self, path: str, encoder: RequestEncoder, stager: ChunkStager, stats: ReadStats,
+                 batch_size: int, chunk_rows: int, max_batches_ahead: int = 32):
         super().__init__(name="ingest-reader", daemon=True)
-        self._path, self._encoder, self._stats = path, encoder, stats
+        self._path, self._encoder, self._stager, self._stats = path, encoder, stager, stats
         self._batch_size, self._chunk_rows = batch_size, chunk_rows
         self._queue: queue.Queue = queue.Queue(maxsize=max_batches_ahead)
         self._stop_event = threading.Event()
@@ -108,25 +110,27 @@ class RequestReader(threading.Thread):
             self._put(_END)
         except BaseException as exc:  # handed to the loading thread, which re-raises it
             self._put(exc)
+        finally:
+            self._stager.abandon()
 
     def _read(self) -> None:
-        in_chunk = 0
+        in_chunk, chunk_rows = 0, max(1, self._chunk_rows // 5)
         encoder, stats = self._encoder, self._stats
         for batch in iter_batches(self._path, "requests", self._batch_size, stats, parse=False):
             if self._stop_event.is_set():
                 return
             checked = check_request_batch(batch)
             data, rows, repeat_data, repeats = encoder.encode(checked.good, checked.lines, checked.columns)
-            self._put(Staged(data, rows, repeat_data, repeats, checked.rejects, checked.unknown,
-                             stats.bytes_read, stats.items))
+            self._stager.write(data, rows, repeat_data, repeats)
+            self._put(Staged(checked.rejects, checked.unknown, stats.bytes_read, stats.items))
             in_chunk += rows
-            if in_chunk >= self._chunk_rows:
+            if in_chunk >= chunk_rows:
                 self._end_chunk()
-                in_chunk = 0
+                in_chunk, chunk_rows = 0, self._chunk_rows
         self._end_chunk()
 
     def _end_chunk(self) -> None:
-        self._put(ChunkEnd(set(self._encoder.months)))
+        self._put(ChunkEnd(self._stager.seal(), set(self._encoder.months)))
         self._encoder.months.clear()
         self._encoder.new_chunk()
 

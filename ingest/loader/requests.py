@@ -15,6 +15,7 @@ from psycopg.errors import UniqueViolation
 from ingest.loader.lookups import LOOKUP_TABLES, LookupCache
 from ingest.loader.partitions import ensure_month_partitions
 from ingest.loader.sessions import merge_sessions
+from ingest.loader.staging import StagedChunk
 from ingest.validation import IP_TYPES, REQUEST_FIELDS
 
 _SQL_TYPES = {
@@ -65,6 +66,7 @@ CREATE TEMP TABLE file_new (account_pk integer, key_pk integer, ts timestamptz, 
                             category integer, input_tokens integer, output_tokens integer,
                             reasoning boolean, status_code smallint) ON COMMIT DROP
 """
+STAGE_DDL = _STAGE_DDL
 _COPY_SQL = f"COPY stage_request ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
 
 
@@ -168,7 +170,7 @@ def _take(lines: list[int], columns: list, positions: list[int]) -> tuple[list[i
 
 
 class RequestLoader:
-    """Stages COPY data and merges it into the shared tables, one chunk at a time.
+    """Merges staged chunks (``ingest.loader.staging``) into the shared tables, one at a time.
 
     Every chunk is merged inside the file's one transaction, so the file still loads whole
     or not at all; chunking only lets the reader parse the next chunk while this one merges.
@@ -179,34 +181,25 @@ class RequestLoader:
         self._cursor = cursor
         self._run_id = run_id
         self._side = side
-        self._staged = 0
         self.counts = {"loaded": 0, "duplicates": 0, "conflicting_duplicates": 0}
-        cursor.execute(f"CREATE TEMP TABLE stage_request ({_STAGE_DDL}) ON COMMIT DROP")
-        cursor.execute(f"CREATE TEMP TABLE stage_repeat ({_STAGE_DDL}) ON COMMIT DROP")
         cursor.execute(_FILE_NEW_DDL)
-        self._repeats = 0
 
-    def stage(self, data: bytes, rows: int, repeat_data: bytes = b"", repeats: int = 0) -> None:
-        if rows:
-            with self._cursor.copy(_COPY_SQL) as copy:
-                copy.write(data)
-            self._staged += rows
-        if repeats:
-            with self._cursor.copy(_COPY_SQL.replace("stage_request", "stage_repeat")) as copy:
-                copy.write(repeat_data)
-            self._repeats += repeats
-
-    def merge(self, months: set[str]) -> None:
-        """Merge what is staged; add to ``counts``; leave staging empty for the next chunk."""
-        if not self._staged:
+    def merge(self, chunk: StagedChunk | None, months: set[str]) -> None:
+        """Merge a staged chunk and drop its tables; add to ``counts``."""
+        if chunk is None:
             return
         ensure_month_partitions(self._side, months)
         execute = self._cursor.execute
+
+        def run(statement: str) -> None:
+            execute(statement.replace("stage_request", chunk.rows_table)
+                    .replace("stage_repeat", chunk.repeats_table or "stage_repeat"))
+
         execute("SET LOCAL default_statistics_target = 10")
-        execute("ANALYZE stage_request")
+        run("ANALYZE stage_request")
         for statement in _MERGE:
-            execute(statement)
-        self._claim_request_ids()
+            run(statement)
+        all_new = self._claim_request_ids()
         execute("ANALYZE stage_new")
         execute(_API_KEYS)
         # INSERT ... SELECT, not a COPY round trip through this client: the server does the
@@ -215,21 +208,23 @@ class RequestLoader:
         execute(f"INSERT INTO request ({_REQUEST_COLUMNS}) {_NEW_REQUESTS.format(run_id=int(self._run_id))}")
         for statement in _AFTER_INSERT:
             execute(statement)
-        loaded = _scalar(self._cursor, "SELECT count(*) FROM stage_new")
-        duplicates = self._staged - loaded
+        loaded = chunk.rows if all_new else _scalar(self._cursor, "SELECT count(*) FROM stage_new")
+        duplicates = chunk.rows - loaded
         self.counts["loaded"] += loaded
         self.counts["duplicates"] += duplicates
         if duplicates:
             self.counts["conflicting_duplicates"] += _scalar(self._cursor, _CONFLICTS)
-        if self._repeats:
-            self.counts["duplicates"] += self._repeats
-            self.counts["conflicting_duplicates"] += _scalar(self._cursor, _REPEAT_CONFLICTS)
+        if chunk.repeats:
+            self.counts["duplicates"] += chunk.repeats
+            self._cursor.execute(_REPEAT_CONFLICTS.replace("stage_request", chunk.rows_table)
+                                 .replace("stage_repeat", chunk.repeats_table))
+            self.counts["conflicting_duplicates"] += self._cursor.fetchone()[0]
         execute("DROP TABLE IF EXISTS stage_first, stage_new")
-        execute("TRUNCATE stage_request, stage_repeat")
-        self._staged = self._repeats = 0
+        execute(f"DROP TABLE {chunk.rows_table}" + (f", {chunk.repeats_table}" if chunk.repeats_table else ""))
 
-    def _claim_request_ids(self) -> None:
+    def _claim_request_ids(self) -> bool:
         """Insert the chunk's request ids into ``request_key``; what went in is ``stage_new``.
+        True when every staged row was new.
 
         Usually every id is new, and a plain insert costs about half of ``ON CONFLICT`` and
         needs no join to find what went in: the chunk is renamed ``stage_new``. A repeat
@@ -243,9 +238,10 @@ class RequestLoader:
         except UniqueViolation:
             execute("ROLLBACK TO SAVEPOINT claim_request_ids")
             execute(_CLAIM_NEW)
-            return
+            return False
         execute("RELEASE SAVEPOINT claim_request_ids")
         execute("ALTER TABLE stage_first RENAME TO stage_new")
+        return True
 
     def finish(self) -> None:
         """Fold the file's new requests into rollups, account activity and sessions, once."""

@@ -12,6 +12,7 @@ from django.db import connection
 from accounts.models import Account, AccountHour, ApiKey, Request, RequestKey, Session, TrafficHour
 from ingest import services
 from ingest.models import IngestRun, RejectedRecord
+from tests.support.db import staging_tables
 from tests.support.logs import T0, account, many_requests, request, write_csv, write_jsonl
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,6 +120,7 @@ def test_truncated_archive_after_many_good_batches_leaves_nothing_loaded(tmp_pat
     assert run.records >= 1000 and run.loaded == 0  # it read whole batches before the end was found
     for model in (Request, RequestKey, Account, ApiKey, Session, AccountHour, TrafficHour, RejectedRecord):
         assert model.objects.count() == 0, model.__name__
+    assert staging_tables() == []  # the chunks it staged and merged went with the transaction
 
 
 def test_reingesting_a_file_loads_nothing_new(tmp_path):
@@ -348,3 +350,22 @@ def test_repeats_across_merge_chunks_of_one_file_are_counted_once(tmp_path, sett
     assert Request.objects.count() == 1000
     assert Request.objects.get(request_id=rows[60]["request_id"]).input_tokens == 100
     assert sum(Session.objects.values_list("request_count", flat=True)) == 1000
+    assert staging_tables() == []
+
+
+def test_the_reaper_drops_staging_tables_of_runs_that_are_not_running(tmp_path):
+    path = str(write_jsonl(tmp_path / "requests-x.jsonl", [request("req_x")]))
+    running = services.create_run(path, kind="requests", source=IngestRun.Source.TASK)
+    dead = services.create_run(path, kind="requests", source=IngestRun.Source.TASK)
+    IngestRun.objects.filter(pk=running.pk).update(status=IngestRun.Status.RUNNING)
+    IngestRun.objects.filter(pk=dead.pk).update(status=IngestRun.Status.INTERRUPTED)
+    with connection.cursor() as cur:
+        for run_id in (running.pk, dead.pk):
+            cur.execute(f"CREATE UNLOGGED TABLE ingest_stage.r{run_id}_0_rows (line bigint)")
+        cur.execute("CREATE TABLE ingest_stage.not_a_chunk (x int)")  # not the loader's: left alone
+    try:
+        assert services.drop_orphan_staging() == 1
+        assert staging_tables() == ["not_a_chunk", f"r{running.pk}_0_rows"]
+    finally:
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS ingest_stage.not_a_chunk, ingest_stage.r{running.pk}_0_rows")

@@ -8,6 +8,7 @@ from django.db import connection
 from accounts.models import AccountHour, Request, Session
 from ingest import services, tasks
 from ingest.models import IngestRun
+from tests.support.db import staging_tables
 from tests.support.logs import many_requests, write_jsonl
 from tests.support.worker import wait_for
 
@@ -42,6 +43,7 @@ def test_a_worker_killed_mid_file_leaves_nothing_and_the_rerun_completes_without
     # The killed load's transaction is rolled back by PostgreSQL when its connection drops.
     wait_for(lambda: not _busy_backends(), 180, "the dead load's connection to close")
     assert Request.objects.count() == 0 and Session.objects.count() == 0 and AccountHour.objects.count() == 0
+    assert staging_tables(), "the killed load's first chunk table stays until the run is taken up again"
     assert _run(run.pk).status == "running"  # what the page shows until the reaper sees the stale heartbeat
 
     celery_worker_factory(INGEST_STALE_SECONDS="3")
@@ -54,10 +56,11 @@ def test_a_worker_killed_mid_file_leaves_nothing_and_the_rerun_completes_without
         cur.execute("SELECT count(*), count(DISTINCT request_id) FROM request")
         assert cur.fetchone() == (n, n)
     assert sum(AccountHour.objects.values_list("requests", flat=True)) == n
+    assert staging_tables() == []
 
 
 def _busy_backends() -> int:
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND (state <> 'idle' OR application_name = 'copycat-ingest-side')")
+                    "AND pid <> pg_backend_pid() AND (state <> 'idle' OR application_name LIKE 'copycat-ingest-%')")
         return cur.fetchone()[0]

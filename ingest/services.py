@@ -10,8 +10,9 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -81,9 +82,16 @@ def execute_run(run_id: int) -> IngestRun | None:
         report = load_file(run.pk, run.path, run.kind, Progress())
     except FileRejected as exc:
         return _fail(run, str(exc))
-    except DatabaseError:
+    except (DatabaseError, psycopg.OperationalError, psycopg.InterfaceError):
+        # The loader talks to psycopg directly too, so a lost server can surface either way.
         _end(run_id, IngestRun.Status.INTERRUPTED, reason="the database connection failed; the run will be retried")
         raise
+    except Exception as exc:
+        # A fault of ours, not of the file or the server: end the run with what happened rather
+        # than leave it running for the reaper to queue again, and fail again, without end.
+        logger.exception("ingest run %d stopped on an unexpected error", run_id)
+        return _fail(run, f"internal error, nothing from the file was loaded ({type(exc).__name__}: {exc}); "
+                          "the log has the details under this run's id")
     _finish(run, report)
     if report.loaded or report.updated:
         refresh_statistics()

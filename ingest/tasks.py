@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError, transaction
@@ -16,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(
     acks_late=True,
-    autoretry_for=(OperationalError,),
+    autoretry_for=(OperationalError, psycopg.OperationalError, psycopg.InterfaceError),
     retry_backoff=5,
     retry_backoff_max=120,
     retry_jitter=True,

@@ -369,3 +369,20 @@ def test_the_reaper_drops_staging_tables_of_runs_that_are_not_running(tmp_path):
     finally:
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS ingest_stage.not_a_chunk, ingest_stage.r{running.pk}_0_rows")
+
+
+def test_an_unexpected_error_mid_file_fails_the_run_with_its_reason_and_leaves_nothing(tmp_path, settings,
+                                                                                       monkeypatch):
+    from ingest.loader.requests import RequestLoader
+
+    def broken_finish(self):
+        raise RuntimeError("rollups broke")
+
+    monkeypatch.setattr(RequestLoader, "finish", broken_finish)  # a fault of ours, injected after the merges
+    settings.INGEST_BATCH_SIZE = 100
+    settings.INGEST_CHUNK_ROWS = 500
+    run = ingest(write_jsonl(tmp_path / "requests-fault.jsonl", list(many_requests(2000))))
+    assert run.status == "failed"  # not left running for the reaper to queue again
+    assert "internal error" in run.reason and "RuntimeError: rollups broke" in run.reason
+    assert Request.objects.count() == 0 and RequestKey.objects.count() == 0 and Account.objects.count() == 0
+    assert staging_tables() == []

@@ -9,7 +9,6 @@ the same snapshot always gives the same bytes; gzip files carry mtime 0 and no n
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import threading
 from collections import deque
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from django.db import connection, transaction
 from django.db.models import Count
+from isal import igzip
 
 from accounts.models import IP_TYPES, Account
 from campaigns.evidence.redaction import Redactor, sql_hmac
@@ -75,13 +75,20 @@ def _redacted_sql(redactor: Redactor, expr: str, label: str) -> str:
     return f"CASE WHEN {expr} IS NULL THEN NULL ELSE '{label}:' || {sql_hmac(expr)} END"
 
 
+def _gzip(fileobj) -> igzip.IGzipFile:
+    """A gzip writer with no name and mtime 0, so the same rows give the same bytes.
+
+    The requests file of a big campaign is gigabytes of CSV. ISA-L's level 1 compresses a
+    million of them (210 MB) in 0.45 s to 30% of their size; zlib's level 1 took 1.6-2.0 s for
+    33%, and more than a minute of a core at seed scale.
+    """
+    return igzip.IGzipFile(filename="", mode="wb", fileobj=fileobj, mtime=0, compresslevel=1)
+
+
 @contextmanager
 def _writer(path: Path, gz: bool = False):
     if gz:
-        # Level 1: the requests file of a big campaign is gigabytes of CSV, and gzip on one core
-        # is the slowest step of a packet at -6; -1 costs ~25% more bytes for 3-4x the speed.
-        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                                    compresslevel=1) as fh:
+        with open(path, "wb") as raw, _gzip(raw) as fh:
             yield fh
     else:
         with open(path, "wb") as fh:
@@ -168,7 +175,7 @@ def _gzip_members(query: str, params: list[dict]) -> Iterator[bytes]:
             local.conn = side_connection("copycat-packet-requests")
             opened.append(local.conn)
         buffer = io.BytesIO()
-        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=1) as fh, \
+        with _gzip(buffer) as fh, \
                 local.conn.cursor() as cursor, cursor.copy(query, chunk_params) as copy:
             for block in copy:
                 fh.write(block)

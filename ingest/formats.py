@@ -221,7 +221,8 @@ class _GzipGuard(io.RawIOBase):
             data = self._gz.read(size)
         except EOFError as exc:
             raise FileRejected(
-                "truncated gzip archive: the file ends before the end of its compressed data"
+                "truncated gzip archive: the file ends before the end of its compressed data "
+                "(or its compressed data is followed by bytes that are not gzip)"
             ) from exc
         except gzip.BadGzipFile as exc:
             if not self._started:

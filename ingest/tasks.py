@@ -61,6 +61,6 @@ def reap_stale_runs() -> int:
     """Beat job: runs whose worker died are marked interrupted and queued again; runs whose
     message the broker lost are sent again; staging tables they left are dropped."""
     run_ids = services.stale_runs() + services.lost_queued_runs()
-    services.drop_orphan_staging()
     enqueue(run_ids)
+    services.drop_orphan_staging()
     return len(run_ids)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -19,7 +21,7 @@ from ingest.loader.pipeline import ChunkEnd, RequestReader, check_batch
 from ingest.loader.progress import Heartbeat, Progress
 from ingest.loader.quarantine import Quarantine
 from ingest.loader.requests import STAGE_COLUMNS, STAGE_DDL, RequestEncoder, RequestLoader
-from ingest.loader.staging import ChunkStager, drop_run_tables
+from ingest.loader.staging import ChunkStager, drop_orphan_tables, drop_own_tables
 
 logger = logging.getLogger(__name__)
 
@@ -55,26 +57,23 @@ def load_file(run_id: int, path: str, kind: str, progress: Progress | None = Non
     progress = progress or Progress()
     report = LoadReport()
     stats = ReadStats()
-    try:
-        _load(run_id, path, kind, progress, report, stats)
-    except BaseException:
-        if kind != "accounts":
-            _drop_staging(run_id)
-        raise
+    with _staging_connection(kind, run_id) as stage_conn:
+        _load(run_id, path, kind, progress, report, stats, stage_conn)
     report.records = stats.items
     report.blank_lines = stats.blank_lines
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _load(run_id: int, path: str, kind: str, progress: Progress, report: LoadReport, stats: ReadStats) -> None:
+def _load(run_id: int, path: str, kind: str, progress: Progress, report: LoadReport, stats: ReadStats,
+          stage_conn: psycopg.Connection | None) -> None:
     with side_connection() as side, Heartbeat(side, run_id, progress), transaction.atomic():
         with connection.cursor() as django_cursor:
             cursor = django_cursor.cursor  # the psycopg cursor, for COPY
             cursor.execute("SET LOCAL work_mem = '256MB'")
             quarantine = Quarantine(cursor, run_id)
             load = _load_accounts if kind == "accounts" else _load_requests
-            counts = load(cursor, run_id, path, stats, quarantine, report, progress, side)
+            counts = load(cursor, run_id, path, stats, quarantine, report, progress, side, stage_conn)
             quarantine.flush()
             # A backend publishes its table counters at most once a second; without this, the
             # statistics refresh right after the commit could miss what this load wrote.
@@ -85,20 +84,35 @@ def _load(run_id: int, path: str, kind: str, progress: Progress, report: LoadRep
         setattr(report, name, value)
 
 
-def _drop_staging(run_id: int) -> None:
-    """Drop what a failed load staged; if the database is gone, the reaper will."""
+@contextmanager
+def _staging_connection(kind: str, run_id: int) -> Iterator[psycopg.Connection | None]:
+    """The reader's staging connection for a request file.
+
+    It stays open until the load's transaction has ended, committed or not, and then drops the
+    tables staged on it: while it is open its tables are known to be in use (see
+    ``ingest.loader.staging``). Tables of killed loads are swept on the way in.
+    """
+    if kind == "accounts":
+        yield None
+        return
+    conn = side_connection("copycat-ingest-stage")
     try:
-        with side_connection() as conn:
-            drop_run_tables(conn, run_id)
-    except psycopg.Error as exc:
-        logger.warning("ingest run %d: staging tables left for the reaper: %s", run_id, exc)
+        drop_orphan_tables(conn)
+        yield conn
+    finally:
+        try:
+            drop_own_tables(conn, run_id)
+        except psycopg.Error as exc:  # the server is gone: the next load or the reaper drops them
+            logger.warning("ingest run %d: staging tables left for a later sweep: %s", run_id, exc)
+        finally:
+            conn.close()
 
 
 def _merge_lock(cursor) -> None:
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK_KEY,))
 
 
-def _load_accounts(cursor, run_id, path, stats, quarantine, report, progress, side) -> dict[str, int]:
+def _load_accounts(cursor, run_id, path, stats, quarantine, report, progress, side, _stage_conn) -> dict[str, int]:
     """Account files are small: read and apply batch by batch on this thread."""
     _merge_lock(cursor)
     target = AccountLoader(cursor, LookupCache(side))
@@ -112,12 +126,11 @@ def _load_accounts(cursor, run_id, path, stats, quarantine, report, progress, si
     return target.finish()
 
 
-def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, side) -> dict[str, int]:
+def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, side, stage_conn) -> dict[str, int]:
     """A reader thread parses ahead while this thread stages and merges chunk by chunk."""
     loader = RequestLoader(cursor, run_id, side)
     locked = False
-    with side_connection() as lookup_conn, side_connection("copycat-ingest-stage") as stage_conn:
-        drop_run_tables(stage_conn, run_id)  # an earlier attempt's, if it was killed
+    with side_connection() as lookup_conn:
         stager = ChunkStager(stage_conn, run_id, STAGE_DDL, STAGE_COLUMNS)
         reader = RequestReader(path, RequestEncoder(LookupCache(lookup_conn)), stager, stats,
                                settings.INGEST_BATCH_SIZE, settings.INGEST_CHUNK_ROWS)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import psycopg
-
 
 def _next_month(month: str) -> str:
     year, mon = int(month[:4]), int(month[5:7])
@@ -11,15 +9,28 @@ def _next_month(month: str) -> str:
     return f"{year:04d}-{mon:02d}"
 
 
-def ensure_month_partitions(side: psycopg.Connection, months: set[str]) -> None:
-    """Create ``request_yYYYYmMM`` for each ``YYYY-MM`` in ``months`` if missing.
+def _name(month: str) -> str:
+    return f"request_y{month[:4]}m{month[5:7]}"
 
-    Runs on the autocommit side connection: the DDL locks the parent table only for an
-    instant, instead of for the whole (possibly long) load transaction.
+
+def missing_months(conn, months: set[str]) -> list[str]:
+    """The ``YYYY-MM`` of ``months`` whose partition does not exist yet, sorted."""
+    ordered = sorted(months)
+    if not ordered:
+        return []
+    exists = conn.execute("SELECT to_regclass(name) IS NOT NULL FROM unnest(%s::text[]) AS name",
+                          ([_name(m) for m in ordered],)).fetchall()
+    return [month for month, (found,) in zip(ordered, exists, strict=True) if not found]
+
+
+def create_month_partitions(conn, months: list[str]) -> None:
+    """Create ``request_yYYYYmMM`` for each ``YYYY-MM`` in ``months`` (if still missing).
+
+    The DDL takes an exclusive lock on ``request``: on an autocommit connection for an
+    instant, inside a transaction until it ends.
     """
-    for month in sorted(months):
-        name = f"request_y{month[:4]}m{month[5:7]}"
-        side.execute(
-            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF request "
+    for month in months:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {_name(month)} PARTITION OF request "
             f"FOR VALUES FROM ('{month}-01 00:00+00') TO ('{_next_month(month)}-01 00:00+00')"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import psycopg
@@ -50,7 +51,10 @@ class Heartbeat:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.beat()
+        # The last figures; the load's outcome does not depend on them (it may have committed
+        # already), so a server gone by now must not turn a finished load into a failed one.
+        with suppress(psycopg.Error):
+            self.beat()
 
     def beat(self) -> None:
         bytes_read, records, phase = self._progress.snapshot()

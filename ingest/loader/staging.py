@@ -6,22 +6,27 @@ time for 2M rows). The reader COPYs each batch into its chunk's table on its sid
 instead, so the server writes the next chunk while the loader merges this one.
 
 A chunk's tables are committed (the side connection is in autocommit) before the loader
-merges them, and the merge drops them inside the file's transaction. They are UNLOGGED: a
-crash loses them along with the transaction that needed them. Tables left by a failed or
-killed load are dropped when the run starts again or ends (``drop_run_tables``) and by the
-reaper (``drop_orphan_tables``).
+merges them. They are UNLOGGED: a crash loses them along with the transaction that needed
+them. Their names carry the run and the staging connection's backend pid, so each attempt at a
+run has its own. The load drops its own tables once its transaction has ended, whatever the
+outcome (``drop_own_tables``); tables whose connection is gone (a killed worker) are dropped
+by the next load and by the reaper (``drop_orphan_tables``). Dropping them after the commit,
+not in the file's transaction, keeps that transaction's lock count flat.
 """
 
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 
 import psycopg
 from psycopg.copy import QueuedLibpqWriter
 
 SCHEMA = "ingest_stage"
-_NAME = re.compile(r"^r(\d+)_\d+_(rows|repeats)$")
+_NAME = re.compile(r"^r(\d+)_p(\d+)_\d+_(rows|repeats)$")
+# Cleanup never waits long on a lock: a table still locked is left for the next sweep.
+_CLEANUP_LOCK_TIMEOUT = "2s"
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,8 @@ class ChunkStager:
     """
 
     def __init__(self, conn: psycopg.Connection, run_id: int, ddl: str, columns: list[str]):
-        self._conn, self._run_id, self._ddl = conn, int(run_id), ddl
+        self._conn, self._ddl = conn, ddl
+        self._prefix = own_prefix(conn, run_id)
         self._columns = ", ".join(columns)
         self._chunk = 0
         self._rows = self._repeats = 0
@@ -54,7 +60,7 @@ class ChunkStager:
         self._copy = None
 
     def _table(self, what: str) -> str:
-        return f"{SCHEMA}.r{self._run_id}_{self._chunk}_{what}"
+        return f"{SCHEMA}.{self._prefix}{self._chunk}_{what}"
 
     def _create(self, what: str) -> str:
         table = self._table(what)
@@ -96,37 +102,51 @@ class ChunkStager:
         opened, self._open, self._copy = self._open, None, None
         if opened is not None:
             reason = RuntimeError("the load stopped")
-            try:
+            with suppress(psycopg.Error):  # the connection is gone already; nothing was committed
                 opened.__exit__(type(reason), reason, None)
-            except psycopg.Error:
-                pass  # the connection is gone already; nothing was committed
+
+
+def own_prefix(conn: psycopg.Connection, run_id: int) -> str:
+    """The name prefix of the tables staged on ``conn`` for ``run_id``."""
+    return f"r{int(run_id)}_p{conn.info.backend_pid}_"
 
 
 def _tables(conn: psycopg.Connection) -> list[tuple[str, int]]:
+    """(name, backend pid) of the loader's tables in the staging schema."""
     rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (SCHEMA,)).fetchall()
-    return [(name, int(m.group(1))) for (name,) in rows if (m := _NAME.match(name))]
+    return [(name, int(m.group(2))) for (name,) in rows if (m := _NAME.match(name))]
 
 
-def _drop(conn: psycopg.Connection, names: list[str]) -> None:
-    if names:
-        conn.execute("DROP TABLE IF EXISTS " + ", ".join(f"{SCHEMA}.{name}" for name in names))
+def _drop(conn: psycopg.Connection, names: list[str]) -> int:
+    """Drop ``names`` one by one, skipping any that stay locked; return how many went."""
+    dropped = 0
+    conn.execute(f"SET lock_timeout = '{_CLEANUP_LOCK_TIMEOUT}'")
+    try:
+        for name in names:
+            try:
+                conn.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{name}")
+            except psycopg.errors.LockNotAvailable:
+                continue
+            dropped += 1
+    finally:
+        conn.execute("RESET lock_timeout")
+    return dropped
 
 
-def drop_run_tables(conn: psycopg.Connection, run_id: int) -> None:
-    """Drop what a load of ``run_id`` staged and did not merge (a failed or killed attempt)."""
-    _drop(conn, [name for name, run in _tables(conn) if run == run_id])
+def drop_own_tables(conn: psycopg.Connection, run_id: int) -> int:
+    """Drop the tables staged on ``conn`` for ``run_id`` (its load's transaction has ended)."""
+    prefix = own_prefix(conn, run_id)
+    return _drop(conn, [name for name, _ in _tables(conn) if name.startswith(prefix)])
 
 
 def drop_orphan_tables(conn: psycopg.Connection) -> int:
-    """Drop staging tables of runs that are not running; return how many went.
+    """Drop staging tables whose connection is gone (a killed or lost load); return how many.
 
-    Tables are listed before the runs are read: a table only exists while its run is running,
-    so a run that starts in between has no table in the list.
+    A live load keeps its staging connection open until its tables are dropped, so a table
+    whose backend pid is no longer running belongs to no one.
     """
     tables = _tables(conn)
-    ids = sorted({run for _, run in tables})
-    running = {run for (run,) in conn.execute(
-        "SELECT id FROM ingest_run WHERE status = 'running' AND id = ANY(%s)", (ids,)).fetchall()}
-    names = [name for name, run in tables if run not in running]
-    _drop(conn, names)
-    return len(names)
+    if not tables:
+        return 0
+    alive = {pid for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity").fetchall()}
+    return _drop(conn, [name for name, pid in tables if pid not in alive])

@@ -300,6 +300,21 @@ def test_requests_land_in_monthly_partitions(tmp_path):
         assert cur.fetchall() == [("request_y2026m04", 1), ("request_y2026m05", 1)]
 
 
+def test_a_month_first_met_in_a_later_chunk_gets_its_partition_without_hanging(tmp_path, settings):
+    # The first chunk (a fifth of INGEST_CHUNK_ROWS) holds only one month; a later one reaches
+    # a month with no partition yet, after this load already wrote to request. Creating it on
+    # the side connection then waited on this load's own transaction, for ever.
+    settings.INGEST_BATCH_SIZE = 50
+    settings.INGEST_CHUNK_ROWS = 500
+    march = [request(f"m{i}", 60 * 24 * 400 + i) for i in range(300)]
+    april = [request(f"n{i}", 60 * 24 * 431 + i) for i in range(300)]
+    run = ingest(write_jsonl(tmp_path / "requests-months.jsonl", march + april))
+    assert (run.status, run.loaded) == ("done", 600)
+    with connection.cursor() as cur:
+        cur.execute("SELECT tableoid::regclass::text, count(*) FROM request GROUP BY 1 ORDER BY 1")
+        assert cur.fetchall() == [("request_y2027m05", 300), ("request_y2027m06", 300)]
+
+
 def _analyzed(table: str):
     with connection.cursor() as cur:
         cur.execute("SELECT greatest(last_analyze, last_autoanalyze) FROM pg_stat_user_tables WHERE relname = %s",
@@ -353,22 +368,20 @@ def test_repeats_across_merge_chunks_of_one_file_are_counted_once(tmp_path, sett
     assert staging_tables() == []
 
 
-def test_the_reaper_drops_staging_tables_of_runs_that_are_not_running(tmp_path):
-    path = str(write_jsonl(tmp_path / "requests-x.jsonl", [request("req_x")]))
-    running = services.create_run(path, kind="requests", source=IngestRun.Source.TASK)
-    dead = services.create_run(path, kind="requests", source=IngestRun.Source.TASK)
-    IngestRun.objects.filter(pk=running.pk).update(status=IngestRun.Status.RUNNING)
-    IngestRun.objects.filter(pk=dead.pk).update(status=IngestRun.Status.INTERRUPTED)
+def test_the_reaper_drops_staging_tables_whose_connection_is_gone():
     with connection.cursor() as cur:
-        for run_id in (running.pk, dead.pk):
-            cur.execute(f"CREATE UNLOGGED TABLE ingest_stage.r{run_id}_0_rows (line bigint)")
+        cur.execute("SELECT pg_backend_pid()")
+        live = cur.fetchone()[0]
+        dead = 4_194_400  # above Linux's highest pid: no backend has it
+        for pid in (live, dead):
+            cur.execute(f"CREATE UNLOGGED TABLE ingest_stage.r7_p{pid}_0_rows (line bigint)")
         cur.execute("CREATE TABLE ingest_stage.not_a_chunk (x int)")  # not the loader's: left alone
     try:
         assert services.drop_orphan_staging() == 1
-        assert staging_tables() == ["not_a_chunk", f"r{running.pk}_0_rows"]
+        assert staging_tables() == ["not_a_chunk", f"r7_p{live}_0_rows"]
     finally:
         with connection.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS ingest_stage.not_a_chunk, ingest_stage.r{running.pk}_0_rows")
+            cur.execute(f"DROP TABLE IF EXISTS ingest_stage.not_a_chunk, ingest_stage.r7_p{live}_0_rows")
 
 
 def test_an_unexpected_error_mid_file_fails_the_run_with_its_reason_and_leaves_nothing(tmp_path, settings,

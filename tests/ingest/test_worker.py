@@ -43,7 +43,7 @@ def test_a_worker_killed_mid_file_leaves_nothing_and_the_rerun_completes_without
     # The killed load's transaction is rolled back by PostgreSQL when its connection drops.
     wait_for(lambda: not _busy_backends(), 180, "the dead load's connection to close")
     assert Request.objects.count() == 0 and Session.objects.count() == 0 and AccountHour.objects.count() == 0
-    assert staging_tables(), "the killed load's first chunk table stays until the run is taken up again"
+    assert staging_tables(), "the killed load's chunk table stays until the next load or the reaper sweeps it"
     assert _run(run.pk).status == "running"  # what the page shows until the reaper sees the stale heartbeat
 
     celery_worker_factory(INGEST_STALE_SECONDS="3")

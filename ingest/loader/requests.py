@@ -49,7 +49,7 @@ def _stage_type(name: str) -> str:
 
 
 STAGE_COLUMNS = ["line", *REQUEST_FIELDS]
-_STAGE_DDL = ", ".join(["line bigint", *(f"{name} {_stage_type(name)}" for name in REQUEST_FIELDS)])
+STAGE_DDL = ", ".join(["line bigint", *(f"{name} {_stage_type(name)}" for name in REQUEST_FIELDS)])
 _REQUEST_COLUMNS = """ts, asn, prompt_simhash, account_id, api_key_id, org_id, country_id, user_agent_id,
     client_fingerprint_id, model_id, input_tokens, output_tokens, latency_ms, category_id,
     template_id, system_prompt_id, turn, tool_count, prompt_lang_id, ingest_run_id,
@@ -68,8 +68,6 @@ CREATE TEMP TABLE file_new (account_pk integer, key_pk integer, ts timestamptz, 
                             category integer, input_tokens integer, output_tokens integer,
                             reasoning boolean, status_code smallint) ON COMMIT DROP
 """
-STAGE_DDL = _STAGE_DDL
-_COPY_SQL = f"COPY stage_request ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
 
 
 def _signed64(hex16: str) -> int:
@@ -191,15 +189,10 @@ class RequestLoader:
             return
         self._add_partitions(months)
         execute = self._cursor.execute
-
-        def run(statement: str) -> None:
-            execute(statement.replace("stage_request", chunk.rows_table)
-                    .replace("stage_repeat", chunk.repeats_table or "stage_repeat"))
-
         execute("SET LOCAL default_statistics_target = 10")
-        run("ANALYZE stage_request")
+        execute(_on(chunk, "ANALYZE stage_request"))
         for statement in _MERGE:
-            run(statement)
+            execute(_on(chunk, statement))
         all_new = self._claim_request_ids()
         execute("ANALYZE stage_new")
         execute(_API_KEYS)
@@ -218,9 +211,7 @@ class RequestLoader:
             self.counts["conflicting_duplicates"] += _scalar(self._cursor, _CONFLICTS)
         if chunk.repeats:
             self.counts["duplicates"] += chunk.repeats
-            self._cursor.execute(_REPEAT_CONFLICTS.replace("stage_request", chunk.rows_table)
-                                 .replace("stage_repeat", chunk.repeats_table))
-            self.counts["conflicting_duplicates"] += self._cursor.fetchone()[0]
+            self.counts["conflicting_duplicates"] += _scalar(self._cursor, _on(chunk, _REPEAT_CONFLICTS))
         execute("DROP TABLE IF EXISTS stage_first, stage_new")
 
     def _add_partitions(self, months: set[str]) -> None:
@@ -265,6 +256,11 @@ class RequestLoader:
         for statement in _FINISH:
             self._cursor.execute(statement)
         merge_sessions(self._cursor)
+
+
+def _on(chunk: StagedChunk, sql: str) -> str:
+    """``sql`` written against ``stage_request`` / ``stage_repeat``, aimed at the chunk's tables."""
+    return sql.replace("stage_request", chunk.rows_table).replace("stage_repeat", chunk.repeats_table or "stage_repeat")
 
 
 def _scalar(cursor, sql: str) -> int:

@@ -20,7 +20,7 @@ from django.db import connection
 from ingest.formats import ColumnBatch, parse_json_line
 from ingest.loader.lookups import LookupCache
 from ingest.loader.pipeline import check_batch, check_request_batch
-from ingest.loader.requests import _COPY_SQL, _STAGE_DDL, RequestEncoder
+from ingest.loader.requests import STAGE_COLUMNS, STAGE_DDL, RequestEncoder
 from tests.support.logs import request
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,8 +90,8 @@ def _stage(table: str, checked, lookups) -> int:
     data, rows, _repeats, _ = encoder.encode(checked.good, checked.lines, checked.columns)
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        cursor.execute(f"CREATE TEMP TABLE {table} ({_STAGE_DDL})")
-        with cursor.connection.cursor().copy(_COPY_SQL.replace("stage_request", table)) as copy:
+        cursor.execute(f"CREATE TEMP TABLE {table} ({STAGE_DDL})")
+        with cursor.connection.cursor().copy(f"COPY {table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
             copy.write(data)
     return rows
 

@@ -3,8 +3,9 @@
 ``Request`` is the big table (tens of millions of rows). It is kept narrow: integer keys,
 low-cardinality strings in lookup tables, no foreign-key constraints (the loader guarantees
 them set-based; per-row FK triggers would cost more than the insert itself), and partitioned
-by month of ``ts``. Rollups (``AccountHour``, ``TrafficHour``) and ``Session`` rows are written
-by ingest in the same transaction as the requests they count, so charts never scan requests.
+by month of ``ts``. Rollups (``AccountHour``, ``TrafficHour``, ``AccountTrafficValue``) and
+``Session`` rows are written by ingest in the same transaction as the requests they count, so
+charts and pivots never scan requests.
 """
 
 from __future__ import annotations
@@ -274,3 +275,30 @@ class TrafficHour(models.Model):
 
     class Meta:
         db_table = "traffic_hour"
+
+
+class AccountTrafficValue(models.Model):
+    """Which accounts ever sent a template or client fingerprint: first and last seen, requests.
+
+    Finding the accounts that share a value otherwise means scanning a window of everyone's
+    requests (neither column is indexed on ``request``: an index there would cost every
+    insert); this table is about 1% of the request rows and keyed by value, so the neighbours
+    panel and a campaign's candidates find the carriers with one index range and then count
+    their requests in the window through the ``(account_id, ts)`` index.
+    """
+
+    class Kind(models.IntegerChoices):
+        TEMPLATE = 1, "template"
+        CLIENT_FINGERPRINT = 2, "client_fingerprint"
+
+    pk = models.CompositePrimaryKey("kind", "value", "account")
+    kind = models.SmallIntegerField(choices=Kind.choices)
+    value = models.IntegerField()  # the lookup id (lookup_template or lookup_client_fingerprint)
+    account = models.ForeignKey(Account, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+",
+                                db_index=False)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    requests = models.BigIntegerField()
+
+    class Meta:
+        db_table = "account_traffic_value"

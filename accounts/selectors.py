@@ -3,8 +3,10 @@
 - Timelines read the ``account_hour`` rollup, never requests.
 - An account's requests are walked by keyset on ``(ts, request_id)`` through the
   ``(account_id, ts)`` index: cost depends on the page size, not on how deep the page is.
-- Pivots through shared traffic values (IP, /24, template, client fingerprint) scan requests
-  in a bounded time window, so PostgreSQL prunes to that window's month partitions.
+- Pivots through shared traffic values find the carriers by index, never by scanning everyone's
+  requests: IPs and /24s through the request table's ip index, templates and client
+  fingerprints through the ``account_traffic_value`` rollup; the carriers' requests in the
+  window are then counted through the ``(account_id, ts)`` index.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 from django.utils.dateparse import parse_datetime
 
-from accounts.models import Account, ApiKey, Category, ModelName, Request, Session, TrafficHour
+from accounts.models import Account, AccountTrafficValue, ApiKey, Category, ModelName, Request, Session, TrafficHour
 from copycat.db import one_or_none
 
 BUCKETS = ("hour", "day")
@@ -298,35 +300,61 @@ def _any_subnet(nets: list) -> tuple[str, list]:
 _SHARER_SQL = {
     "ip": ("host(r.ip)", lambda raw: ("r.ip = ANY(%s::inet[])", [raw])),
     "ip24": ("host(network(set_masklen(r.ip, 24))) || '/24'", _any_subnet),
-    "client_fingerprint": ("r.client_fingerprint_id::text",
-                           lambda raw: ("r.client_fingerprint_id = ANY(%s::int[])", [raw])),
-    "template": ("r.template_id::text", lambda raw: ("r.template_id = ANY(%s::int[])", [raw])),
+}
+# Kinds found through the rollup: (its kind, the request column the values are ids of).
+_ROLLED_UP = {
+    "template": (AccountTrafficValue.Kind.TEMPLATE, "template_id"),
+    "client_fingerprint": (AccountTrafficValue.Kind.CLIENT_FINGERPRINT, "client_fingerprint_id"),
 }
 
 
 def accounts_sharing_traffic(values: list[dict], since: datetime, until: datetime,
-                             exclude: set[int] = frozenset()) -> list[dict]:
-    """Accounts whose requests in the window carry any of ``values`` ({kind, value, lookup_id?}).
+                             exclude: set[int] = frozenset(), max_accounts: int | None = None) -> list[dict]:
+    """Accounts whose requests in the window carry any of ``values`` ({kind, value, lookup_id?}),
+    with how many such requests: ``[{kind, value, account_pk, requests}]``. One query per kind
+    present (two for templates and client fingerprints).
 
-    IPs and /24s go through the request table's ip index; templates and client fingerprints
-    scan the window's requests (no index on them), so callers keep the window short and pass
-    only rare values. One query per kind present.
+    ``max_accounts`` skips a template or client fingerprint that more accounts than that used
+    at some point of the window (first to last use overlapping it) as too common to pivot on,
+    before any of their requests are read.
     """
     found = []
-    for kind, (expr, condition) in _SHARER_SQL.items():
+    for kind in ("ip", "ip24", "client_fingerprint", "template"):
         pick = [v for v in values if v["kind"] == kind]
         if not pick:
             continue
-        raw = [v.get("lookup_id", v["value"]) for v in pick]
         display = {str(v.get("lookup_id", v["value"])): v["value"] for v in pick}
-        cond, cond_params = condition(raw)
-        sql = (f"SELECT {expr} AS value, r.account_id, count(*) FROM request r "
-               f"WHERE r.ts >= %s AND r.ts < %s AND {cond} GROUP BY 1, 2")
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [since, until, *cond_params])
-            found += [{"kind": kind, "value": display.get(val, val), "account_pk": a, "requests": n}
-                      for val, a, n in cursor.fetchall() if a not in exclude]
+        if kind in _ROLLED_UP:
+            rows = _rolled_up_sharers(kind, [int(v["lookup_id"]) for v in pick], since, until, exclude, max_accounts)
+        else:
+            expr, condition = _SHARER_SQL[kind]
+            cond, cond_params = condition([v["value"] for v in pick])
+            rows = _sql(f"SELECT {expr} AS value, r.account_id, count(*) FROM request r "
+                        f"WHERE r.ts >= %s AND r.ts < %s AND {cond} GROUP BY 1, 2", [since, until, *cond_params])
+        found += [{"kind": kind, "value": display.get(str(val), val), "account_pk": a, "requests": n}
+                  for val, a, n in rows if a not in exclude]
     return found
+
+
+def _rolled_up_sharers(kind: str, ids: list[int], since: datetime, until: datetime, exclude: set[int],
+                       max_accounts: int | None) -> list[tuple]:
+    """(value id, account, requests in the window) of the accounts that sent these lookup ids."""
+    rollup_kind, column = _ROLLED_UP[kind]
+    carriers = _sql("SELECT value, account_id FROM account_traffic_value WHERE kind = %s AND value = ANY(%s) "
+                    "AND first_seen < %s AND last_seen >= %s", [rollup_kind, ids, until, since])
+    per_value: dict[int, set[int]] = {}
+    for value, account in carriers:
+        per_value.setdefault(value, set()).add(account)
+    if max_accounts is not None:
+        per_value = {v: accounts for v, accounts in per_value.items() if len(accounts) <= max_accounts}
+    wanted = {(v, a) for v, accounts in per_value.items() for a in accounts if a not in exclude}
+    if not wanted:
+        return []
+    rows = _sql(f"SELECT r.{column}, r.account_id, count(*) FROM request r "
+                f"WHERE r.account_id = ANY(%s) AND r.ts >= %s AND r.ts < %s AND r.{column} = ANY(%s) GROUP BY 1, 2",
+                [sorted({a for _, a in wanted}), since, until, sorted(per_value)])
+    # An account kept for one value may also carry another that was skipped as common.
+    return [row for row in rows if (row[0], row[1]) in wanted]
 
 
 # Sign-up values, as SQL over ``account a``. The first three are probed for sharers (candidates,
@@ -416,7 +444,8 @@ def account_neighbours(account: Account, *, limit: int = 50, window: timedelta =
         until = account.last_request_at + timedelta(seconds=1)
         since = until - window
         mine = [v for v in traffic_values([account.pk], since, until) if v["kind"] in TRAFFIC_VALUE_KINDS]
-        found += accounts_sharing_traffic(_most_used(mine, NEIGHBOUR_PROBES), since, until, exclude={account.pk})
+        found += accounts_sharing_traffic(_most_used(mine, NEIGHBOUR_PROBES), since, until, exclude={account.pk},
+                                          max_accounts=COMMON_VALUE_ACCOUNTS)
     # Drop traffic values that turned out common (shared by too many accounts).
     per_value: dict[tuple, int] = {}
     for row in found:

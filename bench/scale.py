@@ -260,8 +260,8 @@ members = list(Account.objects.filter(memberships__campaign=campaign, membership
 rng = random.Random(1)
 middle = len(members) // 2
 sample = sorted(set(members[:3] + members[middle:middle + 1] + rng.sample(members, min(16, len(members)))))
-# The neighbours fragment scans a week of requests per template and client fingerprint (seconds
-# per account at 1/4 of seed): it is timed for the busiest, the middle and four sampled members.
+# The neighbours fragment is the account page's costliest read (its /24 probe reads those
+# networks' requests in the window): it is timed for the busiest, the middle and four sampled members.
 probed = set(members[:3] + members[middle:middle + 1] + sample[:4])
 for pk in sample:
     pages.append((f"account page #{pk}", reverse("accounts:detail", args=[pk])))

@@ -100,7 +100,7 @@ def execute_run(run_id: int) -> IngestRun | None:
 
 # Tables a load grows, as name patterns for pg_stat_user_tables (request partitions included).
 _GROWN_TABLES = ("request_y%", "request_key", "request_excerpt", "account_hour", "session", "account", "api_key",
-                 "traffic_hour")
+                 "traffic_hour", "account_traffic_value")
 
 
 def refresh_statistics(changed_share: float = 0.2, min_dead_rows: int = 10000) -> list[str]:

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from campaigns.models import Campaign
 from copycat import roles
 from tests import factories as f
+from tests.support.db import rebuild_traffic_values
 
 ROLES = roles.ROLES
 
@@ -56,6 +57,7 @@ def add_requests(rows: list[dict]) -> None:
                 [r["request_id"], r["ts"], r["account"].pk, r.get("ip", "192.0.2.10"), r["model"].pk,
                  r.get("template"), r.get("client_fingerprint"), r.get("asn", 64500), r.get("category")],
             )
+    rebuild_traffic_values()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests import factories as f
@@ -95,6 +97,40 @@ def test_neighbours_share_ip_and_template(api, world):
     assert {"ip", "template"} <= found[world["outsider"].account_id]
     assert "payment_fingerprint" in found[world["members"][1].account_id]
     assert world["bystander"].account_id not in found
+
+
+def _template_world(uses: dict[str, list[int]]):
+    """Accounts by name sending one template on the given days after T0."""
+    from accounts.models import PromptTemplate
+    from tests.api.conftest import add_requests
+
+    model, template = f.ModelNameFactory(value="atlas-9"), PromptTemplate.objects.create(value="tpl_rare")
+    accounts = {name: f.AccountFactory() for name in uses}
+    add_requests([{"request_id": f"req_{name}_{day}", "ts": f.T0 + timedelta(days=day, hours=1),
+                   "account": accounts[name], "model": model, "template": template.pk}
+                  for name, days in uses.items() for day in days])
+    return accounts, [{"kind": "template", "value": "tpl_rare", "lookup_id": template.pk}]
+
+
+def test_template_sharers_are_counted_in_the_window_only():
+    from accounts.selectors import accounts_sharing_traffic
+
+    # "gap" used the template before and after the window but not in it: its first and last
+    # use span the window, so the rollup names it, and the count in the window drops it.
+    accounts, values = _template_world({"me": [10], "near": [9, 9, 12], "gap": [1, 20], "late": [30]})
+    found = accounts_sharing_traffic(values, f.T0 + timedelta(days=7), f.T0 + timedelta(days=11),
+                                     exclude={accounts["me"].pk})
+    assert [(r["account_pk"], r["value"], r["requests"]) for r in found] == [(accounts["near"].pk, "tpl_rare", 2)]
+
+
+def test_a_template_used_by_too_many_accounts_is_not_pivoted_on():
+    from accounts.selectors import accounts_sharing_traffic
+
+    accounts, values = _template_world({"me": [3], "a": [3], "b": [4]})
+    window = (f.T0, f.T0 + timedelta(days=7))
+    assert accounts_sharing_traffic(values, *window, exclude={accounts["me"].pk}, max_accounts=2) == []
+    found = accounts_sharing_traffic(values, *window, exclude={accounts["me"].pk}, max_accounts=3)
+    assert sorted(r["account_pk"] for r in found) == sorted([accounts["a"].pk, accounts["b"].pk])
 
 
 def test_api_keys_and_sessions_filter_by_account_and_campaign(api, world):

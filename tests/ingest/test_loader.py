@@ -12,7 +12,7 @@ from django.db import connection
 from accounts.models import Account, AccountHour, ApiKey, Request, RequestKey, Session, TrafficHour
 from ingest import services
 from ingest.models import IngestRun, RejectedRecord
-from tests.support.db import staging_tables
+from tests.support.db import rebuild_traffic_values, staging_tables, traffic_values_table
 from tests.support.logs import T0, account, many_requests, request, write_csv, write_jsonl
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -264,6 +264,23 @@ def test_rollups_count_what_the_request_table_holds(tmp_path):
     acct = Account.objects.get(account_id="acct_0")
     assert acct.request_count == 40
     assert acct.first_request_at == T0 and acct.last_request_at == T0 + timedelta(minutes=117 * 7)
+
+
+def test_traffic_value_rollup_counts_each_new_request_once(tmp_path):
+    # Two overlapping files, out of order: the rollup kept by ingest is what a recount of the
+    # request table gives (the migration's backfill), repeats not counted twice.
+    rows = [request(f"v{i}", (i * 37) % 300, account=f"acct_{i % 4}", template_hash=["tpl_a", "tpl_b", None][i % 3],
+                    client_fingerprint=None if i % 5 == 0 else f"cf_{i % 2}") for i in range(90)]
+    ingest(write_jsonl(tmp_path / "requests-v1.jsonl", rows[40:]))
+    ingest(write_jsonl(tmp_path / "requests-v2.jsonl", rows[:60]))
+    kept = traffic_values_table()
+    rebuild_traffic_values()
+    assert traffic_values_table() == kept
+    by_kind: dict[int, int] = {}
+    for kind, _value, _account, first, last, n in kept:
+        assert first <= last
+        by_kind[kind] = by_kind.get(kind, 0) + n
+    assert by_kind == {1: 60, 2: 72}  # requests with a template; with a client fingerprint
 
 
 def test_unknown_fields_are_counted_per_name(tmp_path):

@@ -112,6 +112,11 @@ def _merge_lock(cursor) -> None:
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK_KEY,))
 
 
+def _try_merge_lock(cursor) -> bool:
+    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (MERGE_LOCK_KEY,))
+    return cursor.fetchone()[0]
+
+
 def _load_accounts(cursor, run_id, path, stats, quarantine, report, progress, side, _stage_conn) -> dict[str, int]:
     """Account files are small: read and apply batch by batch on this thread."""
     _merge_lock(cursor)
@@ -127,9 +132,30 @@ def _load_accounts(cursor, run_id, path, stats, quarantine, report, progress, si
 
 
 def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, side, stage_conn) -> dict[str, int]:
-    """A reader thread parses ahead while this thread stages and merges chunk by chunk."""
+    """A reader thread parses and stages ahead while this thread merges chunk by chunk.
+
+    While another file holds the merge lock, this thread keeps taking the reader's items and
+    sets the sealed chunks aside instead of blocking on the lock: the reader then stages the
+    whole file meanwhile (into unlogged tables, not memory), and the merges run back to back
+    once the lock is free. Blocking on the lock stopped the reader after its 32 batches ahead,
+    and with two workers the machine sat 45% idle during a seed-scale ingest.
+    """
     loader = RequestLoader(cursor, run_id, side)
     locked = False
+    waiting: list[ChunkEnd] = []
+
+    def merge_what_is_ready() -> None:
+        nonlocal locked
+        if not locked and not _try_merge_lock(cursor):
+            progress.set(phase="reading (waiting to merge)")
+            return
+        locked = True
+        progress.set(phase="merging")
+        while waiting:
+            item = waiting.pop(0)
+            loader.merge(item.chunk, item.months)
+        progress.set(phase="reading")
+
     with side_connection() as lookup_conn:
         stager = ChunkStager(stage_conn, run_id, STAGE_DDL, STAGE_COLUMNS)
         reader = RequestReader(path, RequestEncoder(LookupCache(lookup_conn)), stager, stats,
@@ -138,21 +164,22 @@ def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, si
         try:
             for item in reader.items():
                 if isinstance(item, ChunkEnd):
-                    if not locked:
-                        _merge_lock(cursor)
-                        locked = True
-                    progress.set(phase="merging")
-                    loader.merge(item.chunk, item.months)
-                    progress.set(phase="reading")
+                    waiting.append(item)
+                    merge_what_is_ready()
                     continue
                 quarantine.extend(item.rejects)
                 quarantine.flush()
                 report.unknown_fields.update(item.unknown)
                 progress.set(bytes_read=item.bytes_read, records=item.items)
+                if waiting:
+                    merge_what_is_ready()
         finally:
             reader.stop()
     if not locked:
+        progress.set(phase="waiting to merge")
         _merge_lock(cursor)
+    for item in waiting:
+        loader.merge(item.chunk, item.months)
     progress.set(phase="rollups and sessions")
     loader.finish()
     return dict(loader.counts)

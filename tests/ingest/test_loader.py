@@ -332,6 +332,48 @@ def test_a_month_first_met_in_a_later_chunk_gets_its_partition_without_hanging(t
         assert cur.fetchall() == [("request_y2027m05", 300), ("request_y2027m06", 300)]
 
 
+def test_a_file_waiting_for_the_merge_lock_is_read_and_staged_to_its_end(tmp_path, settings):
+    # Another file's merge holds the lock. This file's reader must not stop once its queue of
+    # batches ahead is full (32 of them; this file has 100): the whole file is staged before
+    # its first merge, and the merges run once the lock is free.
+    import threading
+    import time
+
+    from copycat.db import side_connection
+    from ingest.loader.core import MERGE_LOCK_KEY
+
+    settings.INGEST_BATCH_SIZE = 20
+    settings.INGEST_CHUNK_ROWS = 100
+    path = write_jsonl(tmp_path / "requests-wait.jsonl", list(many_requests(2000)))
+    holder = side_connection("test-merge-lock-holder")
+    holder.execute("SELECT pg_advisory_lock(%s)", [MERGE_LOCK_KEY])
+    done: list[IngestRun] = []
+
+    def load() -> None:
+        try:
+            done.append(ingest(path))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        deadline, run = time.monotonic() + 60, None
+        while time.monotonic() < deadline:
+            run = IngestRun.objects.filter(path=str(path)).first()
+            if run is not None and run.phase == "waiting to merge":
+                break
+            time.sleep(0.2)
+        assert run is not None and (run.phase, run.records) == ("waiting to merge", 2000)
+        assert Request.objects.count() == 0  # nothing merged while the lock was held elsewhere
+    finally:
+        holder.execute("SELECT pg_advisory_unlock(%s)", [MERGE_LOCK_KEY])
+        holder.close()
+        worker.join(60)
+    assert (done[0].status, done[0].loaded) == ("done", 2000)
+    assert Request.objects.count() == 2000 and staging_tables() == []
+
+
 def _analyzed(table: str):
     with connection.cursor() as cur:
         cur.execute("SELECT greatest(last_analyze, last_autoanalyze) FROM pg_stat_user_tables WHERE relname = %s",

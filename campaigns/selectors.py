@@ -358,8 +358,13 @@ def _rank_candidates(found, carriers, totals, removed, limit) -> list[dict]:
 def campaign_requests(campaign: Campaign, since: datetime, until: datetime, *, cursor: str | None = None,
                       limit: int = 50) -> account_selectors.RequestPage:
     """The active members' requests in [since, until), newest first, keyset-paged like an
-    account's (callers keep the window short: each member's (account_id, ts) range is read)."""
-    qs = Request.objects.filter(account_id__in=_member_pks(campaign), ts__gte=since, ts__lt=until)
+    account's (callers keep the window short: the window's blocks are read through the BRIN
+    index on ts)."""
+    # A subquery, not the member ids as a list: for a big campaign the planner then hashes the
+    # members and reads the window's blocks once (6,250 members at 1/4 of seed: 21 ms, against
+    # 48 ms for one index probe per member).
+    members = Membership.objects.filter(campaign=campaign, active=True).values("account_id")
+    qs = Request.objects.filter(account_id__in=members, ts__gte=since, ts__lt=until)
     return account_selectors.keyset_requests(qs, cursor=cursor, limit=limit)
 
 

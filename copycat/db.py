@@ -81,6 +81,25 @@ def refresh_statistics(tables: tuple[str, ...], *, changed_share: float = 0.2,
     return stale
 
 
+def summarize_block_ranges(table_pattern: str) -> int:
+    """Summarize the BRIN block ranges that writes filled since the last summary, on the tables
+    named like ``table_pattern``; return how many ranges were summarized.
+
+    A BRIN index summarizes a range only when VACUUM (or autosummarize, which needs autovacuum)
+    gets to it, and a range without a summary matches every query. Bulk loads fill ranges faster
+    than that: after a 1/4-of-seed ingest on this machine (autovacuum off) no range of the
+    request partitions was summarized, so a 3-hour window read 40% of a month's heap (a campaign's
+    raw requests: 500 ms, 50 ms once summarized). Summarizing costs a read of the new blocks.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(brin_summarize_new_values(c.oid)), 0) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+            "JOIN pg_class t ON t.oid = i.indrelid WHERE a.amname = 'brin' AND t.relname LIKE %s",
+            [table_pattern])
+        return int(cursor.fetchone()[0])
+
+
 def _vacuum_bloated(cursor, tables: tuple[str, ...], min_dead_rows: int) -> None:
     """VACUUM the tables whose dead rows outnumber the live ones. Ingest rewrites the account,
     API key and session rows each batch touches: after a demo-sized load the account table held

@@ -104,7 +104,9 @@ _GROWN_TABLES = ("request_y%", "request_key", "request_excerpt", "account_hour",
 
 
 def refresh_statistics(changed_share: float = 0.2, min_dead_rows: int = 10000) -> list[str]:
-    """Fresh planner statistics (and space) for what a load grew or rewrote; see copycat.db."""
+    """Fresh planner statistics (and space) for what a load grew or rewrote, and block-range
+    summaries for the request partitions' time index; see copycat.db."""
+    db.summarize_block_ranges("request_y%")
     return db.refresh_statistics(_GROWN_TABLES, changed_share=changed_share, min_dead_rows=min_dead_rows)
 
 

@@ -151,9 +151,9 @@ def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, si
             return
         locked = True
         progress.set(phase="merging")
-        while waiting:
-            item = waiting.pop(0)
+        for item in waiting:
             loader.merge(item.chunk, item.months)
+        waiting.clear()
         progress.set(phase="reading")
 
     with side_connection() as lookup_conn:
@@ -178,8 +178,8 @@ def _load_requests(cursor, run_id, path, stats, quarantine, report, progress, si
     if not locked:
         progress.set(phase="waiting to merge")
         _merge_lock(cursor)
-    for item in waiting:
-        loader.merge(item.chunk, item.months)
+        locked = True
+    merge_what_is_ready()
     progress.set(phase="rollups and sessions")
     loader.finish()
     return dict(loader.counts)

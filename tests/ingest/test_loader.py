@@ -377,15 +377,14 @@ def test_a_file_waiting_for_the_merge_lock_is_read_and_staged_to_its_end(tmp_pat
 def test_a_load_leaves_the_time_index_summarized(tmp_path):
     # A BRIN range with no summary matches every time window; nothing summarizes it where
     # autovacuum is off, so ingest does, or window reads scan whole partitions.
+    from copycat.db import summarize_block_ranges
+
     run = ingest(write_jsonl(tmp_path / "requests-brin.jsonl", list(many_requests(4000))))
     assert run.loaded == 4000
     with connection.cursor() as cur:
-        cur.execute("""SELECT t.relname, pg_relation_size(t.oid) / 8192, brin_summarize_new_values(c.oid)
-                       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
-                       JOIN pg_class t ON t.oid = i.indrelid WHERE a.amname = 'brin' AND t.relname LIKE 'request_y%'""")
-        found = [row for row in cur.fetchall() if row[1] > 0]  # partitions earlier tests made stay
-    assert [(name, blocks > 32) for name, blocks, _ in found] == [("request_y2026m04", True)]  # several ranges
-    assert [left for _, _, left in found] == [0]
+        cur.execute("SELECT pg_relation_size('request_y2026m04') / 8192")
+        assert cur.fetchone()[0] > 32  # more than one block range
+    assert summarize_block_ranges("request_y%") == 0  # the load left none to summarize
 
 
 def _analyzed(table: str):

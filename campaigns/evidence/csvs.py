@@ -12,14 +12,14 @@ import csv
 import io
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count
 from isal import igzip
 
@@ -106,23 +106,25 @@ def _header(fh, columns) -> None:
     fh.write((",".join(columns) + "\n").encode())
 
 
-def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Callable[[float], None] | None = None) -> int:
-    """All requests of the active members in the window, gzip CSV, ordered by account, time, id."""
+def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Callable[[float], None] | None = None,
+                   traffic: MemberTraffic | None = None) -> int:
+    """All requests of the active members in the window, gzip CSV, ordered by account, time, id.
+
+    With ``traffic`` (the members' grouped requests), each chunk's addresses are digested once
+    from that table and passed in with the query; an address it does not hold (a request loaded
+    since it was built), or every address without it, is digested in the row itself, to the
+    same token.
+    """
     end_user = _redacted_sql(redactor, "r.end_user_id", "text")
-    in_scope = "r.account_id = ANY(%(ids)s) AND r.ts >= %(start)s AND r.ts <= %(end)s"
     if redactor.enabled:
-        # An account sends from a handful of addresses: digest each distinct one once per chunk
-        # instead of twice per request (the two HMACs were 40% of the file's time).
-        ips = f"""WITH ips AS MATERIALIZED (
-                    SELECT ip, {_redacted_sql(redactor, "host(ip)", "ip")} AS ip_text,
-                           {_redacted_sql(redactor, _NET.format("ip"), "net")} AS net_text
-                    FROM (SELECT DISTINCT r.ip FROM request r WHERE {in_scope}) d)"""
-        ip, net, ip_join = "ips.ip_text", "ips.net_text", "LEFT JOIN ips ON ips.ip = r.ip"
+        ip = f"coalesce(ips.ip_text, {_redacted_sql(redactor, 'host(r.ip)', 'ip')})"
+        net = f"coalesce(ips.net_text, {_redacted_sql(redactor, _NET.format('r.ip'), 'net')})"
+        ip_join = ("LEFT JOIN unnest(%(ip_keys)s::inet[], %(ip_texts)s::text[], %(net_texts)s::text[]) "
+                   "AS ips(ip, ip_text, net_text) ON ips.ip = r.ip")
     else:
-        ips, ip, net, ip_join = "", "host(r.ip)", _NET.format("r.ip"), ""
+        ip, net, ip_join = "host(r.ip)", _NET.format("r.ip"), ""
     query = f"""
         COPY (
-          {ips}
           SELECT r.request_id, {_TS.format('r.ts')}, a.account_id, k.key_id, o.value, {ip}, {net}, c.value, r.asn,
                  {_IP_TYPE.format('r.ip_type')}, ua.value, cf.value, {end_user}, m.value, r.status_code,
                  r.input_tokens, r.output_tokens, r.latency_ms, cat.value, r.prompt_hash,
@@ -141,7 +143,7 @@ def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Calla
           LEFT JOIN lookup_system_prompt sp ON sp.id = r.system_prompt_id
           LEFT JOIN lookup_language lang ON lang.id = r.prompt_lang_id
           {ip_join}
-          WHERE {in_scope}
+          WHERE r.account_id = ANY(%(ids)s) AND r.ts >= %(start)s AND r.ts <= %(end)s
           -- the (account_id, ts) index gives this order per partition; request_id breaks ties
           ORDER BY r.account_id, r.ts, r.request_id
         ) TO STDOUT WITH (FORMAT csv)"""
@@ -150,7 +152,15 @@ def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Calla
         _header(fh, REQUEST_COLUMNS)
     if scope.start is None:
         return 0
-    params = [_params(redactor, ids=ids, start=scope.start, end=scope.end) for ids in chunks]
+
+    def chunk_params(ids: list[int]) -> dict:
+        params = _params(redactor, ids=ids, start=scope.start, end=scope.end)
+        if redactor.enabled:
+            params.update(traffic.ip_digests(ids) if traffic else {"ip_keys": [], "ip_texts": [], "net_texts": []})
+        return params
+
+    # A generator: each chunk's digests are looked up only when its query is sent.
+    params = (chunk_params(ids) for ids in chunks)
     with open(path, "ab") as out:
         for done, member in enumerate(_gzip_members(query, params), 1):
             out.write(member)
@@ -159,7 +169,7 @@ def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Calla
     return len(chunks)
 
 
-def _gzip_members(query: str, params: list[dict]) -> Iterator[bytes]:
+def _gzip_members(query: str, params: Iterable[dict]) -> Iterator[bytes]:
     """Each chunk's COPY output as one gzip member, produced by REQUEST_STREAMS connections at
     once and yielded in order.
 
@@ -256,10 +266,13 @@ REQUEST_KINDS = {
 _NETWORK = ("ip_network", None, "net")
 
 
-def _infrastructure_query(redactor: Redactor) -> str:
+GROUPED = "packet_grouped"  # temp table: the members' requests, one row per account, kind and raw value
+
+
+def _grouped_select() -> str:
     """One pass over the members' requests, grouped per account on the raw column of every kind
-    at once (GROUPING SETS on integers and addresses), then per value; text is made only for the
-    values written, not per request or per account (a proxy pool gives each account hundreds)."""
+    at once (GROUPING SETS on integers and addresses); text is made later, only for the values
+    written, not per request or per account (a proxy pool gives each account hundreds)."""
     columns = [col.split(".")[1] for col, _, _ in REQUEST_KINDS.values()]
     sets = ", ".join(f"(r.account_id, r.{col})" for col in columns)
     flags = ", ".join(f"r.{col}" for col in columns)
@@ -267,6 +280,17 @@ def _infrastructure_query(redactor: Redactor) -> str:
     full = (1 << len(columns)) - 1
     kind_of = f"CASE GROUPING({flags}) " + " ".join(
         f"WHEN {full ^ (1 << (len(columns) - 1 - i))} THEN '{kind}'" for i, kind in enumerate(REQUEST_KINDS)) + " END"
+    return f"""
+        SELECT r.account_id, {flags}, {kind_of} AS kind, count(*) AS n, min(r.ts) AS first, max(r.ts) AS last
+        FROM request r
+        WHERE r.account_id IN (SELECT account_id FROM membership WHERE campaign_id = %(cid)s AND active)
+          AND r.ts >= %(start)s AND r.ts <= %(end)s
+        GROUP BY GROUPING SETS ({sets})"""
+
+
+def _infrastructure_query(redactor: Redactor) -> str:
+    """Per value of every kind, from the grouped table: how many members, how many requests."""
+    columns = [col.split(".")[1] for col, _, _ in REQUEST_KINDS.values()]
     texts = " ".join(f"WHEN '{kind}' THEN {expr}" for kind, (_, expr, _) in REQUEST_KINDS.items())
     labels = {kind: label for kind, (_, _, label) in REQUEST_KINDS.items()} | {_NETWORK[0]: _NETWORK[2]}
     shown = "v.value"
@@ -275,19 +299,13 @@ def _infrastructure_query(redactor: Redactor) -> str:
                                           for kind, label in labels.items() if label) + " ELSE v.value END"
     raw = ", ".join(columns)
     return f"""
-          WITH grouped AS MATERIALIZED (
-            SELECT r.account_id, {flags}, {kind_of} AS kind, count(*) AS n, min(r.ts) AS first, max(r.ts) AS last
-            FROM request r
-            WHERE r.account_id IN (SELECT account_id FROM membership WHERE campaign_id = %(cid)s AND active)
-              AND r.ts >= %(start)s AND r.ts <= %(end)s
-            GROUP BY GROUPING SETS ({sets})
-          ), per_value AS (
+          WITH per_value AS (
             SELECT kind, {raw}, count(*) AS accounts, sum(n) AS requests, min(first) AS first, max(last) AS last
-            FROM grouped GROUP BY kind, {raw}
+            FROM {GROUPED} GROUP BY kind, {raw}
           ), networks AS (
             SELECT account_id, network(set_masklen(ip, CASE WHEN family(ip) = 4 THEN 24 ELSE 48 END)) AS net,
                    sum(n) AS n, min(first) AS first, max(last) AS last
-            FROM grouped WHERE kind = 'ip' AND ip IS NOT NULL GROUP BY 1, 2
+            FROM {GROUPED} WHERE kind = 'ip' AND ip IS NOT NULL GROUP BY 1, 2
           ), v AS (
             SELECT g.kind, CASE g.kind {texts} END AS value, g.accounts, g.requests, g.first, g.last
             FROM per_value g
@@ -302,28 +320,84 @@ def _infrastructure_query(redactor: Redactor) -> str:
           FROM v WHERE v.value IS NOT NULL ORDER BY v.kind, v.requests DESC, v.accounts DESC, shown"""
 
 
-def write_infrastructure(path: Path, scope: Scope, redactor: Redactor) -> None:
-    """Shared values with how many members carry them and how many of their requests.
+class MemberTraffic:
+    """The members' requests grouped once per account and raw value of every kind, in a temp
+    table on a connection of its own, and what is read from it.
 
-    Request-side values come from one pass over the members' requests (one row per account
-    and value first, so counting accounts needs no DISTINCT sort); account-side values (payment,
-    device, sign-up address) also say how many accounts anywhere carry them: rarity is the point.
+    ``start`` groups and writes the request-side rows of infrastructure.csv in a thread, so one
+    core does that while Django's connection writes the account-side files on the other;
+    ``finish_infrastructure`` waits for it and adds the sign-up values. The requests file then
+    takes each chunk's address digests from the same table (``ip_digests``), instead of scanning
+    the chunk's requests a second time for them. Use as a context manager: leaving it cancels
+    a grouping still running and closes the connection, which drops the table.
     """
-    query = f"COPY ({_infrastructure_query(redactor)}) TO STDOUT WITH (FORMAT csv)"
-    with _writer(path) as fh:
-        _header(fh, INFRA_COLUMNS)
-        if scope.start is not None:
-            with transaction.atomic():
-                # The per-account groups of a big campaign (millions) hash in memory.
-                with connection.cursor() as cur:
-                    cur.execute("SELECT set_config('work_mem', '256MB', true)")
-                _copy(fh, query, _params(redactor, cid=scope.campaign_id, start=scope.start, end=scope.end))
-        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+
+    def __init__(self, scope: Scope, redactor: Redactor) -> None:
+        self.scope, self.redactor = scope, redactor
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._job = None
+        self.conn = side_connection("copycat-packet-traffic")
+
+    def __enter__(self) -> MemberTraffic:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is not None and self._job is not None:
+            # A cancel sent between two of the job's statements is lost, so send it until the job ends.
+            while not self._job.done():
+                self.conn.cancel()
+                wait([self._job], timeout=0.2)
+        self._pool.shutdown(wait=True)
+        self.conn.close()
+
+    def start(self, infra_path: Path) -> None:
+        self._job = self._pool.submit(self._group_and_write, infra_path)
+
+    def _group_and_write(self, path: Path) -> None:
+        scope = self.scope
+        params = _params(self.redactor, cid=scope.campaign_id, start=scope.start, end=scope.end)
+        with self.conn.cursor() as cur:
+            # The per-account groups of a big campaign (millions) hash in memory.
+            cur.execute("SET work_mem = '256MB'")
+            # A campaign with no requests (start None) compares every ts with NULL: an empty table.
+            cur.execute(f"CREATE TEMP TABLE {GROUPED} AS {_grouped_select()}", params)
+            cur.execute(f"CREATE INDEX ON {GROUPED} (account_id) WHERE kind = 'ip'")
+            cur.execute(f"ANALYZE {GROUPED}")
+        with _writer(path) as fh, self.conn.cursor() as cur:
+            _header(fh, INFRA_COLUMNS)
+            with cur.copy(f"COPY ({_infrastructure_query(self.redactor)}) TO STDOUT WITH (FORMAT csv)",
+                          params) as copy:
+                for block in copy:
+                    fh.write(block)
+
+    def finish_infrastructure(self, infra_path: Path) -> None:
+        self._job.result()
+        write_account_infrastructure(infra_path, self.scope, self.redactor)
+
+    def ip_digests(self, ids: list[int]) -> dict:
+        """The redacted text of every address and network the accounts ``ids`` used."""
+        ip = _redacted_sql(self.redactor, "host(ip)", "ip")
+        net = _redacted_sql(self.redactor, _NET.format("ip"), "net")
+        row = self.conn.execute(
+            f"""SELECT coalesce(array_agg(ip), '{{}}'), coalesce(array_agg({ip}), '{{}}'),
+                       coalesce(array_agg({net}), '{{}}')
+                FROM (SELECT DISTINCT ip FROM {GROUPED}
+                      WHERE kind = 'ip' AND account_id = ANY(%(ids)s) AND ip IS NOT NULL) d""",
+            _params(self.redactor, ids=ids)).fetchone()
+        return {"ip_keys": row[0], "ip_texts": row[1], "net_texts": row[2]}
+
+
+def write_account_infrastructure(path: Path, scope: Scope, redactor: Redactor) -> None:
+    """Append the account-side values (payment, device, sign-up address) to infrastructure.csv.
+
+    Request-side values come from ``MemberTraffic`` (one row per account and value first, so
+    counting accounts needs no DISTINCT sort); account-side values also say how many accounts
+    anywhere carry them: rarity is the point.
+    """
+    with open(path, "a", encoding="utf-8", newline="") as text:
         writer = csv.writer(text, lineterminator="\n")
         for row in account_infrastructure(scope, redactor):
             writer.writerow(row)
-        text.flush()
-        text.detach()
 
 
 INFRA_COLUMNS = ("kind", "value", "member_accounts", "requests", "first_seen", "last_seen", "accounts_anywhere")

@@ -11,6 +11,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -120,6 +121,67 @@ def test_requests_made_by_parallel_connections_come_out_in_one_order(built, db_a
     assert files[1].read_bytes() == files[3].read_bytes()
     with gzip.open(files[3], "rt") as fh:  # concatenated gzip members read as one stream
         assert fh.read().splitlines() == gzip.decompress(read(built.redacted, "requests.csv.gz")).decode().splitlines()
+
+
+def _active_connections(application_name: str) -> int:
+    from copycat.db import side_connection
+
+    with side_connection("test-probe") as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                            [application_name]).fetchone()[0]
+
+
+def test_addresses_missing_from_the_grouped_traffic_are_digested_in_the_row(built, db_access, tmp_path):
+    """The built packet took every chunk's address digests from the grouped table; a request
+    loaded after the grouping has an address the table lacks, and must get the same token."""
+    from campaigns.evidence import csvs
+
+    scope = csvs.scope_for(built.world.campaign.pk)
+    redactor = Redactor.for_packet(True)
+    with csvs.MemberTraffic(scope, redactor) as traffic:
+        traffic.start(tmp_path / "infrastructure.csv")
+        traffic.finish_infrastructure(tmp_path / "infrastructure.csv")
+        member = scope.account_ids[0]
+        gone = traffic.ip_digests([member])["ip_keys"]
+        assert gone  # the table does hold this member's addresses
+        traffic.conn.execute(f"DELETE FROM {csvs.GROUPED} WHERE ip = ANY(%s)", [gone])
+        assert not set(gone) & set(traffic.ip_digests(scope.account_ids)["ip_keys"])
+        csvs.write_requests(tmp_path / "requests.csv.gz", scope, redactor, traffic=traffic)
+    assert gzip.decompress((tmp_path / "requests.csv.gz").read_bytes()) == \
+        gzip.decompress(read(built.redacted, "requests.csv.gz"))
+    assert _active_connections("copycat-packet-traffic") == 0
+
+
+def test_a_packet_that_fails_while_its_requests_are_grouped_cancels_the_grouping(built, db_access, tmp_path,
+                                                                                 monkeypatch):
+    import threading
+    import time
+
+    from campaigns.evidence import csvs
+    from copycat.db import side_connection
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(csvs, "write_members", fail)
+    with side_connection("test-lock") as holder:
+        # The grouping waits on this lock; it is let go after 20 s even if the build never cancels.
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE request IN ACCESS EXCLUSIVE MODE")
+        release = threading.Timer(20, lambda: holder.execute("ROLLBACK"))
+        release.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(RuntimeError, match="disk full"):
+                service.build_packet(built.world.campaign.pk, tmp_path / "p.zip")
+            elapsed = time.monotonic() - started
+        finally:
+            release.cancel()
+            if holder.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                holder.execute("ROLLBACK")
+    assert elapsed < 10, f"the failed build waited {elapsed:.0f} s for its grouping query"
+    assert _active_connections("copycat-packet-traffic") == 0
+    assert not list(tmp_path.iterdir())
 
 
 def test_verify_command_exit_codes(built, tmp_path, capsys):

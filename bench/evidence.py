@@ -6,8 +6,9 @@
 
 Creates (or reuses) one campaign per size from the ground truth's largest campaign (the first
 N of its accounts), then builds each packet in a fresh process and reports wall time, peak RSS
-(ru_maxrss of that process) and sizes. Memory should not grow with the campaign: the requests
-file streams from COPY into gzip, and everything else reads rollups or small tables.
+(ru_maxrss of that process), sizes and the seconds of each phase of the build. Memory should
+not grow with the campaign: the requests file streams from COPY into gzip, and everything else
+reads rollups or small tables.
 """
 
 from __future__ import annotations
@@ -55,9 +56,18 @@ def make_campaign(truth: Path, fraction: float) -> int:
 def build_one(campaign_id: int, out: Path) -> dict:
     from campaigns.evidence import service
 
+    marks: list[tuple[str, float]] = []
+
+    def progress(phase: str, fraction: float) -> None:
+        if not marks or marks[-1][0] != phase:
+            marks.append((phase, time.perf_counter()))
+
     start = time.perf_counter()
-    manifest = service.build_packet(campaign_id, out)
+    manifest = service.build_packet(campaign_id, out, progress=progress)
     seconds = time.perf_counter() - start
+    marks.append(("end", time.perf_counter()))
+    # Seconds from each phase's first progress report to the next phase's (the build's own order).
+    phases = {phase: round(t2 - t1, 1) for (phase, t1), (_, t2) in zip(marks, marks[1:], strict=False)}
     sizes = {f["path"]: f["size"] for f in manifest["files"]}
     with zipfile.ZipFile(out) as zf:
         raw = sum(i.file_size for i in zf.infolist())
@@ -65,7 +75,7 @@ def build_one(campaign_id: int, out: Path) -> dict:
             "requests": manifest["campaign"]["requests"], "seconds": round(seconds, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "zip_mb": round(out.stat().st_size / 2**20, 1), "requests_gz_mb": round(sizes["requests.csv.gz"] / 2**20, 1),
-            "content_mb": round(raw / 2**20, 1)}
+            "content_mb": round(raw / 2**20, 1), "phases": phases}
 
 
 def main() -> None:
@@ -86,8 +96,9 @@ def main() -> None:
         out = subprocess.run([sys.executable, __file__, "--one", str(cid), "--out", str(args.out)],
                              capture_output=True, text=True, check=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
+        phases = ", ".join(f"{name} {sec:g}" for name, sec in result["phases"].items() if sec >= 0.5)
         print(f"| {fraction:g} | {result['members']:,} | {result['requests']:,} | {result['seconds']} | "
-              f"{result['peak_rss_mb']} | {result['requests_gz_mb']} | {result['zip_mb']} |", flush=True)
+              f"{result['peak_rss_mb']} | {result['requests_gz_mb']} | {result['zip_mb']} | {phases} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -131,21 +131,26 @@ def _active_connections(application_name: str) -> int:
                             [application_name]).fetchone()[0]
 
 
-def test_addresses_missing_from_the_grouped_traffic_are_digested_in_the_row(built, db_access, tmp_path):
-    """The built packet took every chunk's address digests from the grouped table; a request
-    loaded after the grouping has an address the table lacks, and must get the same token."""
+@pytest.mark.parametrize("shared", [50_000, 0], ids=["digests shared by all chunks", "digests per chunk"])
+def test_addresses_missing_from_the_grouped_traffic_are_digested_in_the_row(built, db_access, tmp_path, monkeypatch,
+                                                                            shared):
+    """The built packet took its address digests from the grouped table; a request loaded after
+    the grouping has an address the table lacks, and must get the same token."""
     from campaigns.evidence import csvs
 
+    monkeypatch.setattr(csvs, "SHARED_DIGESTS", shared)
     scope = csvs.scope_for(built.world.campaign.pk)
     redactor = Redactor.for_packet(True)
     with csvs.MemberTraffic(scope, redactor) as traffic:
         traffic.start(tmp_path / "infrastructure.csv")
         traffic.finish_infrastructure(tmp_path / "infrastructure.csv")
         member = scope.account_ids[0]
-        gone = traffic.ip_digests([member])["ip_keys"]
+        gone = [ip for (ip,) in traffic.conn.execute(
+            f"SELECT DISTINCT ip FROM {csvs.GROUPED} WHERE kind = 'ip' AND account_id = %s", [member])]
         assert gone  # the table does hold this member's addresses
         traffic.conn.execute(f"DELETE FROM {csvs.GROUPED} WHERE ip = ANY(%s)", [gone])
-        assert not set(gone) & set(traffic.ip_digests(scope.account_ids)["ip_keys"])
+        held = traffic.ip_digests(scope.account_ids)["ip_keys"]
+        assert held and not set(gone) & set(held)
         csvs.write_requests(tmp_path / "requests.csv.gz", scope, redactor, traffic=traffic)
     assert gzip.decompress((tmp_path / "requests.csv.gz").read_bytes()) == \
         gzip.decompress(read(built.redacted, "requests.csv.gz"))

@@ -366,7 +366,6 @@ class MemberTraffic:
             cur.execute("SET work_mem = '256MB'")
             # A campaign with no requests (start None) compares every ts with NULL: an empty table.
             cur.execute(f"CREATE TEMP TABLE {GROUPED} AS {_grouped_select()}", params)
-            cur.execute(f"CREATE INDEX ON {GROUPED} (account_id) WHERE kind = 'ip'")
             cur.execute(f"ANALYZE {GROUPED}")
         with _writer(path) as fh, self.conn.cursor() as cur:
             _header(fh, INFRA_COLUMNS)
@@ -389,6 +388,8 @@ class MemberTraffic:
         if self._shared is None:
             count = self.conn.execute(f"SELECT count(DISTINCT ip) FROM {GROUPED} WHERE kind = 'ip'").fetchone()[0]
             self._shared = self._digests("") if count <= SHARED_DIGESTS else {}
+            if not self._shared:  # only chunk lookups need the index: not built for nothing
+                self.conn.execute(f"CREATE INDEX ON {GROUPED} (account_id) WHERE kind = 'ip'")
         return self._shared or self._digests("AND account_id = ANY(%(ids)s)", ids)
 
     def _digests(self, where: str, ids: list[int] | None = None) -> dict:

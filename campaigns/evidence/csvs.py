@@ -271,13 +271,14 @@ _NETWORK = ("ip_network", None, "net")
 
 GROUPED = "packet_grouped"  # temp table: the members' requests, one row per account, kind and raw value
 SHARED_DIGESTS = 50_000  # up to this many distinct addresses, every chunk gets all their digests
+_GROUPED_COLUMNS = [col.split(".")[1] for col, _, _ in REQUEST_KINDS.values()]
 
 
 def _grouped_select() -> str:
     """One pass over the members' requests, grouped per account on the raw column of every kind
     at once (GROUPING SETS on integers and addresses); text is made later, only for the values
     written, not per request or per account (a proxy pool gives each account hundreds)."""
-    columns = [col.split(".")[1] for col, _, _ in REQUEST_KINDS.values()]
+    columns = _GROUPED_COLUMNS
     sets = ", ".join(f"(r.account_id, r.{col})" for col in columns)
     flags = ", ".join(f"r.{col}" for col in columns)
     # GROUPING() has one bit per argument, set when that column is not grouped in the row's set.
@@ -294,7 +295,7 @@ def _grouped_select() -> str:
 
 def _infrastructure_query(redactor: Redactor) -> str:
     """Per value of every kind, from the grouped table: how many members, how many requests."""
-    columns = [col.split(".")[1] for col, _, _ in REQUEST_KINDS.values()]
+    columns = _GROUPED_COLUMNS
     texts = " ".join(f"WHEN '{kind}' THEN {expr}" for kind, (_, expr, _) in REQUEST_KINDS.items())
     labels = {kind: label for kind, (_, _, label) in REQUEST_KINDS.items()} | {_NETWORK[0]: _NETWORK[2]}
     shown = "v.value"
@@ -356,6 +357,7 @@ class MemberTraffic:
         self.conn.close()
 
     def start(self, infra_path: Path) -> None:
+        self._infra_path = infra_path
         self._job = self._pool.submit(self._group_and_write, infra_path)
 
     def _group_and_write(self, path: Path) -> None:
@@ -374,9 +376,9 @@ class MemberTraffic:
                 for block in copy:
                     fh.write(block)
 
-    def finish_infrastructure(self, infra_path: Path) -> None:
+    def finish_infrastructure(self) -> None:
         self._job.result()
-        write_account_infrastructure(infra_path, self.scope, self.redactor)
+        write_account_infrastructure(self._infra_path, self.scope, self.redactor)
 
     def ip_digests(self, ids: list[int]) -> dict:
         """The redacted text of every address and network the accounts ``ids`` used.
@@ -386,20 +388,21 @@ class MemberTraffic:
         gets them all (memory bounded by that cap); past it, each chunk's own are looked up.
         """
         if self._shared is None:
-            count = self.conn.execute(f"SELECT count(DISTINCT ip) FROM {GROUPED} WHERE kind = 'ip'").fetchone()[0]
-            self._shared = self._digests("") if count <= SHARED_DIGESTS else {}
+            shared = self._digests("", limit=SHARED_DIGESTS + 1)
+            self._shared = shared if len(shared["ip_keys"]) <= SHARED_DIGESTS else {}
             if not self._shared:  # only chunk lookups need the index: not built for nothing
                 self.conn.execute(f"CREATE INDEX ON {GROUPED} (account_id) WHERE kind = 'ip'")
         return self._shared or self._digests("AND account_id = ANY(%(ids)s)", ids)
 
-    def _digests(self, where: str, ids: list[int] | None = None) -> dict:
+    def _digests(self, where: str, ids: list[int] | None = None, limit: int | None = None) -> dict:
         ip = _redacted_sql(self.redactor, "host(ip)", "ip")
         net = _redacted_sql(self.redactor, _NET.format("ip"), "net")
         row = self.conn.execute(
             f"""SELECT coalesce(array_agg(ip), '{{}}'), coalesce(array_agg({ip}), '{{}}'),
                        coalesce(array_agg({net}), '{{}}')
-                FROM (SELECT DISTINCT ip FROM {GROUPED} WHERE kind = 'ip' AND ip IS NOT NULL {where}) d""",
-            _params(self.redactor, ids=ids)).fetchone()
+                FROM (SELECT DISTINCT ip FROM {GROUPED} WHERE kind = 'ip' AND ip IS NOT NULL {where}
+                      LIMIT %(limit)s) d""",
+            _params(self.redactor, ids=ids, limit=limit)).fetchone()
         return {"ip_keys": row[0], "ip_texts": row[1], "net_texts": row[2]}
 
 

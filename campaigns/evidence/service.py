@@ -237,7 +237,7 @@ def _build_files(work: Path, campaign: Campaign, redactor: Redactor, reason: str
         progress("custody", 0.12)
         chain = custody.write_custody(work / "custody.jsonl", campaign.pk, snapshot_event_id, redactor)
         progress("infrastructure", 0.14)
-        traffic.finish_infrastructure(work / "infrastructure.csv")
+        traffic.finish_infrastructure()
         progress("requests", 0.2)
         csvs.write_requests(work / "requests.csv.gz", scope, redactor, traffic=traffic,
                             progress=lambda f: progress("requests", 0.2 + 0.65 * f))

@@ -143,7 +143,7 @@ def test_addresses_missing_from_the_grouped_traffic_are_digested_in_the_row(buil
     redactor = Redactor.for_packet(True)
     with csvs.MemberTraffic(scope, redactor) as traffic:
         traffic.start(tmp_path / "infrastructure.csv")
-        traffic.finish_infrastructure(tmp_path / "infrastructure.csv")
+        traffic.finish_infrastructure()
         member = scope.account_ids[0]
         gone = [ip for (ip,) in traffic.conn.execute(
             f"SELECT DISTINCT ip FROM {csvs.GROUPED} WHERE kind = 'ip' AND account_id = %s", [member])]

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import psutil
 import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python")
@@ -120,6 +121,38 @@ def fresh_database() -> None:
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB}")
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env(), check=True)
+
+
+SHOWN_SETTINGS = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "work_mem", "autovacuum")
+
+
+def server_settings() -> dict[str, str]:
+    with admin() as conn:
+        return dict(conn.execute("SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
+                                 [list(SHOWN_SETTINGS)]).fetchall())
+
+
+@contextlib.contextmanager
+def applied_settings(pairs: list[str]):
+    """Server settings for the run (ALTER SYSTEM, then reload), reset when it ends: a bulk load is
+    run with the checkpoint spacing an operator would give it, and the baseline COPY gets the same."""
+    names = [pair.split("=", 1)[0] for pair in pairs]
+    with admin() as conn:
+        for pair in pairs:
+            context = conn.execute("SELECT context FROM pg_settings WHERE name = %s", [pair.split("=")[0]]).fetchone()
+            if "=" not in pair or context is None or context[0] not in ("sighup", "superuser", "user"):
+                raise SystemExit(f"--pg-setting {pair}: not NAME=VALUE for a setting a reload can change")
+        for pair in pairs:
+            name, value = pair.split("=", 1)
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        conn.execute("SELECT pg_reload_conf()")
+    try:
+        yield
+    finally:
+        with admin() as conn:
+            for name in names:
+                conn.execute(sql.SQL("ALTER SYSTEM RESET {}").format(sql.Identifier(name)))
+            conn.execute("SELECT pg_reload_conf()")
 
 
 def db_size_mb() -> float:
@@ -399,6 +432,9 @@ def render(state: dict, command: str) -> str:
              f"`{command}`, {state['started']} UTC, this machine ({os.cpu_count()} cores, "
              f"load average at start {state['load']}). Peak memory in MB per process (PostgreSQL backends: "
              "private memory). Each scale runs in a fresh database."
+             + (" PostgreSQL ran with " + ", ".join(f"{k} {v}" for k, v in state["settings"].items())
+                + (f" (set for the run: `{' '.join(state['set_for_run'])}`)" if state.get("set_for_run") else "")
+                + "." if state.get("settings") else "")
              + (f" Resumed at {', '.join(state['resumed'])} UTC (`--resume`)." if state.get("resumed") else ""),
              ""]
     for res in state["scales"]:
@@ -470,12 +506,21 @@ def main() -> None:
                         help="continue the run recorded in --out's .json: stages it holds are not run again")
     parser.add_argument("--gate", type=Path, default=None, metavar="FILE",
                         help="after each ingest, wait until FILE exists before the later stages")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting for the run (ALTER SYSTEM and reload; reset at the end), "
+                             "e.g. max_wal_size=8GB")
     args = parser.parse_args()
+    with applied_settings(args.pg_setting):
+        run(args)
+    print(f"wrote {args.out}")
+
+
+def run(args) -> None:
     global GATE
     GATE = args.gate
     command = "bench/scale.py " + " ".join(sys.argv[1:])
     state = {"started": f"{datetime.now(UTC):%Y-%m-%d %H:%M}", "load": f"{os.getloadavg()[0]:.1f}",
-             "scales": []}
+             "scales": [], "settings": server_settings(), "set_for_run": args.pg_setting}
     if args.resume:
         state = json.loads(args.out.with_suffix(".json").read_text())
         state.setdefault("resumed", []).append(f"{datetime.now(UTC):%Y-%m-%d %H:%M}")
@@ -506,7 +551,6 @@ def main() -> None:
             compared.append(state["scales"][-1]["stages"]["ingest"])
             compared.sort(key=lambda r: r["workers"])
             record({"compare_workers": {"scale": scale, "runs": compared}})
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ class IngestRun(models.Model):
     """One file's ingest: its progress while it runs and its report when it ends.
 
     Pages and the API read job state from here, never from the broker. A worker claims a run
-    with a conditional UPDATE and keeps ``heartbeat_at`` fresh while it works; a run whose
-    heartbeat stops is marked ``interrupted`` and queued again.
+    with a conditional UPDATE, holds an advisory lock on it on its connection, and keeps
+    ``heartbeat_at`` fresh while it works; a run whose heartbeat stops and whose lock is free
+    (the worker's connection is gone) is marked ``interrupted`` and queued again.
     """
 
     Status = JobStatus

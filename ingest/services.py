@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -27,6 +27,11 @@ logger = logging.getLogger(__name__)
 KINDS = ("accounts", "requests")
 # Names a writer uses while a file is still being written into the drop folder.
 _IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".inprogress")
+# A worker holds the session-level advisory lock (RUN_LOCK, run id) from its claim to the run's
+# end. A stale heartbeat alone does not prove a worker dead (its heartbeat thread can lose its
+# connection while the load goes on); a lock still held does prove it alive, and PostgreSQL
+# drops the lock the moment the worker's connection goes.
+RUN_LOCK = 0x52756E31
 
 
 def create_run(path: str, *, kind: str | None, source: str, user=None, drop_key: str | None = None) -> IngestRun:
@@ -52,15 +57,41 @@ def claim_run(run_id: int) -> bool:
     """Take a run for this process; False if another worker holds it or it has ended.
 
     A run is free when queued or interrupted, or running with a heartbeat older than
-    INGEST_STALE_SECONDS (its worker died). The conditional UPDATE makes the claim atomic,
-    so a redelivered task never loads a file twice at once.
+    INGEST_STALE_SECONDS and no worker holding its lock (its worker died). The conditional
+    UPDATE makes the claim atomic, so a redelivered task never loads a file twice at once;
+    the caller gives the lock back with ``release_run``.
     """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK, run_id])
+        if not cursor.fetchone()[0]:
+            return False  # a live worker holds it, whatever its heartbeat says
     now = timezone.now()
     claimed = IngestRun.objects.filter(_free_runs(), pk=run_id).update(
         status=IngestRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase="reading",
         bytes_read=0, records=0, reason="", attempts=F("attempts") + 1,
     )
+    if claimed != 1:
+        release_run(run_id)
     return claimed == 1
+
+
+def release_run(run_id: int) -> None:
+    """Give up the claim's lock. A connection already lost has dropped it with itself."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK, run_id])
+    except DatabaseError:
+        logger.info("run %d: the connection that held its lock is gone, and the lock with it", run_id)
+
+
+def _held_runs() -> list[int]:
+    """Runs whose lock a live worker holds in this database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                       "AND classid = %s::bigint::oid AND objsubid = 2 "
+                       "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                       [RUN_LOCK])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def execute_run(run_id: int) -> IngestRun | None:
@@ -72,6 +103,13 @@ def execute_run(run_id: int) -> IngestRun | None:
     if not claim_run(run_id):
         logger.info("execute_run: run %d is taken or finished; skipping", run_id)
         return None
+    try:
+        return _execute_claimed(run_id)
+    finally:
+        release_run(run_id)
+
+
+def _execute_claimed(run_id: int) -> IngestRun | None:
     run = IngestRun.objects.get(pk=run_id)
     if run.kind not in KINDS:
         return _fail(run, f"cannot tell the record kind from the file name {Path(run.path).name!r}: "
@@ -181,9 +219,10 @@ def claim_drop_files(folder: Path | None = None) -> list[int]:
 
 
 def stale_runs() -> list[int]:
-    """Mark runs whose worker died (heartbeat stale) as interrupted; return their ids."""
+    """Mark runs whose worker died (heartbeat stale, lock free) as interrupted; return their ids."""
     stale = timezone.now() - timedelta(seconds=settings.INGEST_STALE_SECONDS)
-    dead = IngestRun.objects.filter(status=IngestRun.Status.RUNNING, heartbeat_at__lt=stale)
+    dead = IngestRun.objects.filter(status=IngestRun.Status.RUNNING, heartbeat_at__lt=stale).exclude(
+        pk__in=_held_runs())
     ids = list(dead.values_list("pk", flat=True))
     if ids:
         IngestRun.objects.filter(pk__in=ids, status=IngestRun.Status.RUNNING, heartbeat_at__lt=stale).update(

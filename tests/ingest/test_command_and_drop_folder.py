@@ -12,11 +12,14 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
+from accounts.models import Request
+from copycat import db
 from ingest import services
 from ingest.models import IngestRun
 from tests.support.logs import request, write_jsonl
-from tests.support.worker import ROOT, worker_env
+from tests.support.worker import ROOT, wait_for, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,6 +121,32 @@ def test_a_finished_run_cannot_be_claimed_again(tmp_path):
     assert run.status == "done"
     assert services.claim_run(run.pk) is False
     assert services.execute_run(run.pk) is None
+
+
+def test_a_stale_heartbeat_with_a_live_worker_is_neither_reaped_nor_claimed_again(tmp_path):
+    # The heartbeat thread can die on its own connection while the load goes on; a second
+    # worker that took the run over on the heartbeat alone would load the file twice at once.
+    run = services.create_run(str(write_jsonl(tmp_path / "requests-live.jsonl", [request("v1")])),
+                              kind=None, source=IngestRun.Source.TASK)
+    stale = timezone.now() - timedelta(hours=1)
+    with db.side_connection("first-worker") as first_worker:
+        first_worker.execute("SELECT pg_advisory_lock(%s, %s)", [services.RUN_LOCK, run.pk])
+        IngestRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale)
+        assert services.stale_runs() == []
+        assert services.claim_run(run.pk) is False
+        assert services.execute_run(run.pk) is None
+        assert IngestRun.objects.get(pk=run.pk).status == "running" and Request.objects.count() == 0
+
+    # Its connection gone, the worker is dead: the run is reaped and a rerun completes it. The
+    # server drops the lock when the backend exits, a moment after the client hangs up.
+    assert wait_for(lambda: services.stale_runs() or None, 10, "the lock to go with the connection") == [run.pk]
+    done = services.execute_run(run.pk)
+    assert (done.status, done.loaded, done.attempts) == ("done", 1, 1)
+    assert services.claim_run(run.pk) is False  # finished; the claim's lock was given back too
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+                       "AND classid = %s::bigint::oid AND pid = pg_backend_pid()", [services.RUN_LOCK])
+        assert cursor.fetchone()[0] == 0
 
 
 def test_a_run_whose_message_was_lost_is_sent_again_once_per_period(tmp_path, settings):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -120,9 +120,13 @@ def _execute_claimed(run_id: int) -> IngestRun | None:
         report = load_file(run.pk, run.path, run.kind, Progress())
     except FileRejected as exc:
         return _fail(run, str(exc))
-    except (DatabaseError, psycopg.OperationalError, psycopg.InterfaceError):
-        # The loader talks to psycopg directly too, so a lost server can surface either way.
-        _end(run_id, IngestRun.Status.INTERRUPTED, reason="the database connection failed; the run will be retried")
+    except (DatabaseError, psycopg.Error) as exc:
+        # The loader talks to psycopg directly too, so a server error can surface either way.
+        if not _retryable(exc):
+            logger.exception("ingest run %d stopped on a database error", run_id)
+            return _fail(run, f"internal error, nothing from the file was loaded ({_server_said(exc)}); "
+                              "the log has the details under this run's id")
+        _end(run_id, IngestRun.Status.INTERRUPTED, reason=_interruption_reason(exc))
         raise
     except Exception as exc:
         # A fault of ours, not of the file or the server: end the run with what happened rather
@@ -134,6 +138,38 @@ def _execute_claimed(run_id: int) -> IngestRun | None:
     if report.loaded or report.updated:
         refresh_statistics()
     return IngestRun.objects.get(pk=run_id)
+
+
+def _psycopg_error(exc: BaseException) -> psycopg.Error | None:
+    """The psycopg error behind ``exc`` (Django wraps the ones from its own cursors)."""
+    if isinstance(exc, psycopg.Error):
+        return exc
+    return exc.__cause__ if isinstance(exc.__cause__, psycopg.Error) else None
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A lost connection or a server out of resources (SQLSTATE class 08 or 53): the file is
+    fine and a later attempt can load it. Any other database error is a fault of ours."""
+    error = _psycopg_error(exc)
+    if error is not None:
+        return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def _server_said(exc: BaseException) -> str:
+    error = _psycopg_error(exc)
+    sqlstate = getattr(error, "sqlstate", None)
+    message = str(error or exc).strip().splitlines()[0] if str(error or exc).strip() else type(exc).__name__
+    return f"SQLSTATE {sqlstate}: {message}" if sqlstate else message
+
+
+def _interruption_reason(exc: BaseException) -> str:
+    sqlstate = getattr(_psycopg_error(exc), "sqlstate", None) or ""
+    if sqlstate.startswith("53"):
+        what = "the database server ran out of resources (disk, memory or connections)"
+    else:
+        what = "the database connection failed"
+    return f"{what}: {_server_said(exc)}; nothing from the file was kept, and the run will be retried"
 
 
 # Tables a load grows, as name patterns for pg_stat_user_tables (request partitions included).

@@ -6,6 +6,7 @@ import gzip
 import random
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -471,3 +472,36 @@ def test_an_unexpected_error_mid_file_fails_the_run_with_its_reason_and_leaves_n
     assert "internal error" in run.reason and "RuntimeError: rollups broke" in run.reason
     assert Request.objects.count() == 0 and RequestKey.objects.count() == 0 and Account.objects.count() == 0
     assert staging_tables() == []
+
+
+@pytest.mark.parametrize("statement, status, says", [
+    # Raised by PostgreSQL itself, as a full disk would: the file is fine, a later attempt can load it.
+    ("DO $$ BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END $$", "interrupted",
+     "the database server ran out of resources (disk, memory or connections): SQLSTATE 53100: could not extend file"),
+    # A statement of ours the server refuses: retrying cannot help, so the run fails and says why.
+    ("SELECT 1 / 0", "failed", "internal error, nothing from the file was loaded (SQLSTATE 22012: division by zero)"),
+])
+def test_a_server_error_mid_file_ends_the_run_with_what_the_server_said(tmp_path, settings, monkeypatch,
+                                                                          statement, status, says):
+    from ingest.loader.requests import RequestLoader
+
+    def failing_finish(self):
+        self._cursor.execute(statement)
+
+    monkeypatch.setattr(RequestLoader, "finish", failing_finish)  # after the merges, inside the load's transaction
+    settings.INGEST_BATCH_SIZE = 100
+    settings.INGEST_CHUNK_ROWS = 500
+    run = services.create_run(str(write_jsonl(tmp_path / "requests-server.jsonl", list(many_requests(2000)))),
+                              kind=None, source=IngestRun.Source.TASK)
+    if status == "interrupted":
+        with pytest.raises(psycopg.OperationalError):  # the task retries on it
+            services.execute_run(run.pk)
+    else:
+        services.execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == status
+    assert says in run.reason
+    assert Request.objects.count() == 0 and RequestKey.objects.count() == 0 and Account.objects.count() == 0
+    assert staging_tables() == []
+    assert services.claim_run(run.pk) is (status == "interrupted")  # a retry may take it; a failed run stays
+    services.release_run(run.pk)

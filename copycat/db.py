@@ -3,18 +3,24 @@ single-row read that skips ``first()``'s ORDER BY.
 
 A job's transaction may run for minutes; its progress and heartbeat go through a second,
 autocommit connection so pages see them, and a thread keeps beating while the job waits on a
-long statement. When the worker dies, the beat stops and a reaper can tell.
+long statement. When the worker dies, the beat stops and a reaper can tell. A stale beat
+alone does not prove the worker dead (the beat's own connection can fail while the job goes
+on), so the worker also holds a ``JobLock`` on its job, which PostgreSQL drops with the
+worker's connection.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import QuerySet
+
+logger = logging.getLogger(__name__)
 
 
 def side_connection(application_name: str = "copycat-ingest-side") -> psycopg.Connection:
@@ -30,6 +36,36 @@ def side_connection(application_name: str = "copycat-ingest-side") -> psycopg.Co
         application_name=application_name,
         options=settings.get("OPTIONS", {}).get("options", ""),
     )
+
+
+class JobLock:
+    """Session-level advisory locks (namespace, job id) on Django's connection: held by the
+    worker that claimed a job until the job ends, and gone the moment that worker's
+    connection is. Reapers leave alone the jobs whose lock is held."""
+
+    def __init__(self, namespace: int) -> None:
+        self.namespace = namespace
+
+    def acquire(self, job_id: int) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [self.namespace, job_id])
+            return cursor.fetchone()[0]
+
+    def release(self, job_id: int) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [self.namespace, job_id])
+        except DatabaseError:
+            logger.info("job %d: the connection that held its lock is gone, and the lock with it", job_id)
+
+    def held(self) -> list[int]:
+        """Jobs whose lock some live connection to this database holds."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                           "AND classid = %s::bigint::oid AND objsubid = 2 "
+                           "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                           [self.namespace])
+            return [row[0] for row in cursor.fetchall()]
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -27,11 +27,8 @@ logger = logging.getLogger(__name__)
 KINDS = ("accounts", "requests")
 # Names a writer uses while a file is still being written into the drop folder.
 _IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".inprogress")
-# A worker holds the session-level advisory lock (RUN_LOCK, run id) from its claim to the run's
-# end. A stale heartbeat alone does not prove a worker dead (its heartbeat thread can lose its
-# connection while the load goes on); a lock still held does prove it alive, and PostgreSQL
-# drops the lock the moment the worker's connection goes.
-RUN_LOCK = 0x52756E31
+# Held by the worker that claimed a run until the run ends (see copycat.db.JobLock).
+RUN_LOCK = db.JobLock(0x52756E31)
 
 
 def create_run(path: str, *, kind: str | None, source: str, user=None, drop_key: str | None = None) -> IngestRun:
@@ -61,10 +58,8 @@ def claim_run(run_id: int) -> bool:
     UPDATE makes the claim atomic, so a redelivered task never loads a file twice at once;
     the caller gives the lock back with ``release_run``.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK, run_id])
-        if not cursor.fetchone()[0]:
-            return False  # a live worker holds it, whatever its heartbeat says
+    if not RUN_LOCK.acquire(run_id):
+        return False  # a live worker holds it, whatever its heartbeat says
     now = timezone.now()
     claimed = IngestRun.objects.filter(_free_runs(), pk=run_id).update(
         status=IngestRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase="reading",
@@ -76,22 +71,7 @@ def claim_run(run_id: int) -> bool:
 
 
 def release_run(run_id: int) -> None:
-    """Give up the claim's lock. A connection already lost has dropped it with itself."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK, run_id])
-    except DatabaseError:
-        logger.info("run %d: the connection that held its lock is gone, and the lock with it", run_id)
-
-
-def _held_runs() -> list[int]:
-    """Runs whose lock a live worker holds in this database."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                       "AND classid = %s::bigint::oid AND objsubid = 2 "
-                       "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-                       [RUN_LOCK])
-        return [row[0] for row in cursor.fetchall()]
+    RUN_LOCK.release(run_id)
 
 
 def execute_run(run_id: int) -> IngestRun | None:
@@ -258,7 +238,7 @@ def stale_runs() -> list[int]:
     """Mark runs whose worker died (heartbeat stale, lock free) as interrupted; return their ids."""
     stale = timezone.now() - timedelta(seconds=settings.INGEST_STALE_SECONDS)
     dead = IngestRun.objects.filter(status=IngestRun.Status.RUNNING, heartbeat_at__lt=stale).exclude(
-        pk__in=_held_runs())
+        pk__in=RUN_LOCK.held())
     ids = list(dead.values_list("pk", flat=True))
     if ids:
         IngestRun.objects.filter(pk__in=ids, status=IngestRun.Status.RUNNING, heartbeat_at__lt=stale).update(

@@ -42,6 +42,10 @@ def start_run(user=None, since=None, until=None, enqueue: bool = True, countdown
     return run
 
 
+# Held by the worker that claimed a run until the run ends (see copycat.db.JobLock).
+RUN_LOCK = db.JobLock(0x44657452)
+
+
 def _free() -> Q:
     stale = timezone.now() - timedelta(seconds=STALE_SECONDS)
     return Q(status__in=[DetectionRun.Status.QUEUED, DetectionRun.Status.INTERRUPTED]) | Q(
@@ -95,14 +99,28 @@ class _Progress:
 
 
 def execute_run(run_id: int) -> DetectionRun | None:
-    """Claim the run by conditional UPDATE and execute it; None if it was not ours."""
-    now = timezone.now()
-    claimed = DetectionRun.objects.filter(_free(), pk=run_id).update(
-        status=DetectionRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase="starting", progress=0.0,
-        error="")
-    if claimed != 1:
-        logger.info("execute_run: detection run %d is taken or finished; skipping", run_id)
+    """Claim the run by conditional UPDATE and execute it; None if it was not ours.
+
+    The claim also takes the run's lock, held until the run ends: a run whose heartbeat is
+    stale while its worker still lives is neither reaped nor claimed again.
+    """
+    if not RUN_LOCK.acquire(run_id):
+        logger.info("execute_run: detection run %d is held by a live worker; skipping", run_id)
         return None
+    try:
+        now = timezone.now()
+        claimed = DetectionRun.objects.filter(_free(), pk=run_id).update(
+            status=DetectionRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase="starting", progress=0.0,
+            error="")
+        if claimed != 1:
+            logger.info("execute_run: detection run %d is taken or finished; skipping", run_id)
+            return None
+        return _execute_claimed(run_id)
+    finally:
+        RUN_LOCK.release(run_id)
+
+
+def _execute_claimed(run_id: int) -> DetectionRun:
     run = DetectionRun.objects.get(pk=run_id)
     progress = _Progress(run_id)
     t0 = time.monotonic()
@@ -205,15 +223,17 @@ def detect_groups(since=None, until=None, progress=lambda phase, p: None) -> tup
 def reap_stale_runs(older_than: float | None = None) -> list[int]:
     """Runs to send to a worker again: those whose worker died, and queued ones whose message was lost.
 
-    A running run whose heartbeat is older than ``older_than`` seconds (default STALE_SECONDS)
-    is marked ``interrupted`` (the claim takes interrupted runs). A run still ``queued`` long
-    after its debounce was never picked up (the broker lost it, e.g. Redis restarted without
-    persistence); it would also block ``request_detection`` forever, so it is sent again. A
-    duplicate message is harmless: the claim lets only one execution run.
+    A running run whose heartbeat is older than ``older_than`` seconds (default STALE_SECONDS),
+    and whose lock no live worker holds, is marked ``interrupted`` (the claim takes
+    interrupted runs). A run still ``queued`` long after its debounce was never picked up (the
+    broker lost it, e.g. Redis restarted without persistence); it would also block
+    ``request_detection`` forever, so it is sent again. A duplicate message is harmless: the
+    claim lets only one execution run.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=STALE_SECONDS if older_than is None else older_than)
-    dead = DetectionRun.objects.filter(status=DetectionRun.Status.RUNNING, heartbeat_at__lt=stale)
+    dead = DetectionRun.objects.filter(status=DetectionRun.Status.RUNNING, heartbeat_at__lt=stale).exclude(
+        pk__in=RUN_LOCK.held())
     ids = list(dead.values_list("pk", flat=True))
     if ids:
         dead.filter(pk__in=ids).update(

@@ -34,10 +34,12 @@ from campaigns.evidence import csvs, custody, report, signing, stix
 from campaigns.evidence import manifest as manifest_mod
 from campaigns.evidence.redaction import HEX, Redactor
 from campaigns.models import AuditEvent, Campaign, EvidencePacket, Membership, Signal
-from copycat import roles
+from copycat import db, roles
 
 logger = logging.getLogger(__name__)
 
+# Held by the worker that claimed a packet until its build ends (see copycat.db.JobLock).
+PACKET_LOCK = db.JobLock(0x50636B74)
 STALE_AFTER = timedelta(minutes=10)  # a running packet without heartbeat this long was abandoned
 HEARTBEAT_EVERY = 2.0  # seconds between progress writes
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times: the same files give the same ZIP
@@ -105,19 +107,29 @@ def export_now(campaign: Campaign, out_path: Path, *, user=None, redacted: bool 
     packet = _create(campaign, user=user, redacted=redacted, reason=(reason or "").strip())
     if not _claim(packet.pk):
         raise RuntimeError(f"packet {packet.pk} was claimed by another worker")
-    _run(packet.pk, Path(out_path))
+    try:
+        _run(packet.pk, Path(out_path))
+    finally:
+        PACKET_LOCK.release(packet.pk)
     packet.refresh_from_db()
     return packet
 
 
 # --- running ------------------------------------------------------------------------------
 def _claim(packet_id: int) -> bool:
+    """Take the packet and its lock (given back with ``PACKET_LOCK.release`` when the build ends):
+    a packet whose heartbeat is stale while its worker still lives is not taken over."""
+    if not PACKET_LOCK.acquire(packet_id):
+        return False
     now = timezone.now()
     free = Q(status=EvidencePacket.Status.QUEUED) | Q(status=EvidencePacket.Status.RUNNING,
                                                         heartbeat_at__lt=now - STALE_AFTER)
-    return EvidencePacket.objects.filter(free, pk=packet_id).update(
+    claimed = EvidencePacket.objects.filter(free, pk=packet_id).update(
         status=EvidencePacket.Status.RUNNING, started_at=now, heartbeat_at=now, phase="starting", progress=0.0,
         error="") == 1
+    if not claimed:
+        PACKET_LOCK.release(packet_id)
+    return claimed
 
 
 def _progress_writer(packet_id: int) -> Progress:
@@ -143,9 +155,12 @@ def execute_packet(packet_id: int) -> EvidencePacket | None:
     if not _claim(packet_id):
         logger.info("export_packet: packet %d is taken or finished; skipping", packet_id)
         return None
-    packet = EvidencePacket.objects.get(pk=packet_id)
-    out = Path(settings.EVIDENCE_DIR) / f"packet-{packet.pk:06d}-campaign-{packet.campaign_id}.zip"
-    _run(packet_id, out)
+    try:
+        packet = EvidencePacket.objects.get(pk=packet_id)
+        out = Path(settings.EVIDENCE_DIR) / f"packet-{packet.pk:06d}-campaign-{packet.campaign_id}.zip"
+        _run(packet_id, out)
+    finally:
+        PACKET_LOCK.release(packet_id)
     return EvidencePacket.objects.get(pk=packet_id)
 
 
@@ -360,7 +375,8 @@ def reap_stale_packets(older_than: float | None = None) -> list[int]:
     now = timezone.now()
     stale = now - (STALE_AFTER if older_than is None else timedelta(seconds=older_than))
     reaped = []
-    dead = EvidencePacket.objects.filter(status=EvidencePacket.Status.RUNNING, heartbeat_at__lt=stale)
+    dead = EvidencePacket.objects.filter(status=EvidencePacket.Status.RUNNING, heartbeat_at__lt=stale).exclude(
+        pk__in=PACKET_LOCK.held())
     for packet in dead.select_related("campaign"):
         with transaction.atomic():
             if not dead.filter(pk=packet.pk).update(

@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import shutil
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,12 +124,20 @@ def test_requests_made_by_parallel_connections_come_out_in_one_order(built, db_a
         assert fh.read().splitlines() == gzip.decompress(read(built.redacted, "requests.csv.gz")).decode().splitlines()
 
 
-def _active_connections(application_name: str) -> int:
+def _connections_gone(application_name: str) -> bool:
+    """Whether no backend of that name is left. A closed connection's backend exits a moment
+    after the client hangs up (longer on a busy machine), so this waits up to 10 s for it."""
     from copycat.db import side_connection
 
-    with side_connection("test-probe") as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                            [application_name]).fetchone()[0]
+    def count() -> int:
+        with side_connection("test-probe") as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                                [application_name]).fetchone()[0]
+
+    deadline = time.monotonic() + 10
+    while count() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return count() == 0
 
 
 @pytest.mark.parametrize("shared", [50_000, 0], ids=["digests shared by all chunks", "digests per chunk"])
@@ -154,13 +163,12 @@ def test_addresses_missing_from_the_grouped_traffic_are_digested_in_the_row(buil
         csvs.write_requests(tmp_path / "requests.csv.gz", scope, redactor, traffic=traffic)
     assert gzip.decompress((tmp_path / "requests.csv.gz").read_bytes()) == \
         gzip.decompress(read(built.redacted, "requests.csv.gz"))
-    assert _active_connections("copycat-packet-traffic") == 0
+    assert _connections_gone("copycat-packet-traffic")
 
 
 def test_a_packet_that_fails_while_its_requests_are_grouped_cancels_the_grouping(built, db_access, tmp_path,
                                                                                  monkeypatch):
     import threading
-    import time
 
     from campaigns.evidence import csvs
     from copycat.db import side_connection
@@ -185,7 +193,7 @@ def test_a_packet_that_fails_while_its_requests_are_grouped_cancels_the_grouping
             if holder.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 holder.execute("ROLLBACK")
     assert elapsed < 10, f"the failed build waited {elapsed:.0f} s for its grouping query"
-    assert _active_connections("copycat-packet-traffic") == 0
+    assert _connections_gone("copycat-packet-traffic")
     assert not list(tmp_path.iterdir())
 
 

@@ -130,7 +130,7 @@ def test_a_stale_heartbeat_with_a_live_worker_is_neither_reaped_nor_claimed_agai
                               kind=None, source=IngestRun.Source.TASK)
     stale = timezone.now() - timedelta(hours=1)
     with db.side_connection("first-worker") as first_worker:
-        first_worker.execute("SELECT pg_advisory_lock(%s, %s)", [services.RUN_LOCK, run.pk])
+        first_worker.execute("SELECT pg_advisory_lock(%s, %s)", [services.RUN_LOCK.namespace, run.pk])
         IngestRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale)
         assert services.stale_runs() == []
         assert services.claim_run(run.pk) is False
@@ -145,7 +145,7 @@ def test_a_stale_heartbeat_with_a_live_worker_is_neither_reaped_nor_claimed_agai
     assert services.claim_run(run.pk) is False  # finished; the claim's lock was given back too
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
-                       "AND classid = %s::bigint::oid AND pid = pg_backend_pid()", [services.RUN_LOCK])
+                       "AND classid = %s::bigint::oid AND pid = pg_backend_pid()", [services.RUN_LOCK.namespace])
         assert cursor.fetchone()[0] == 0
 
 

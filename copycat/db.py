@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -50,6 +50,18 @@ class JobLock:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [self.namespace, job_id])
             return cursor.fetchone()[0]
+
+    @contextmanager
+    def claimed(self, job_id: int, take: Callable[[], bool]) -> Iterator[bool]:
+        """Take the job's lock, then the job itself with ``take`` (a conditional UPDATE of its
+        row); yields whether both were ours, and gives the lock back on leaving."""
+        if not self.acquire(job_id):
+            yield False  # a live worker holds it, whatever its heartbeat says
+            return
+        try:
+            yield take()
+        finally:
+            self.release(job_id)
 
     def release(self, job_id: int) -> None:
         try:

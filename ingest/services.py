@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,28 +51,22 @@ def _free_runs() -> Q:
     )
 
 
-def claim_run(run_id: int) -> bool:
-    """Take a run for this process; False if another worker holds it or it has ended.
+def claimed_run(run_id: int) -> AbstractContextManager[bool]:
+    """Take a run for this process while inside; yields False if another worker holds it or
+    it has ended.
 
     A run is free when queued or interrupted, or running with a heartbeat older than
     INGEST_STALE_SECONDS and no worker holding its lock (its worker died). The conditional
-    UPDATE makes the claim atomic, so a redelivered task never loads a file twice at once;
-    the caller gives the lock back with ``release_run``.
+    UPDATE makes the claim atomic, so a redelivered task never loads a file twice at once.
     """
-    if not RUN_LOCK.acquire(run_id):
-        return False  # a live worker holds it, whatever its heartbeat says
-    now = timezone.now()
-    claimed = IngestRun.objects.filter(_free_runs(), pk=run_id).update(
-        status=IngestRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase="reading",
-        bytes_read=0, records=0, reason="", attempts=F("attempts") + 1,
-    )
-    if claimed != 1:
-        release_run(run_id)
-    return claimed == 1
+    def take() -> bool:
+        now = timezone.now()
+        return IngestRun.objects.filter(_free_runs(), pk=run_id).update(
+            status=IngestRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase="reading",
+            bytes_read=0, records=0, reason="", attempts=F("attempts") + 1,
+        ) == 1
 
-
-def release_run(run_id: int) -> None:
-    RUN_LOCK.release(run_id)
+    return RUN_LOCK.claimed(run_id, take)
 
 
 def execute_run(run_id: int) -> IngestRun | None:
@@ -80,13 +75,11 @@ def execute_run(run_id: int) -> IngestRun | None:
     A file that cannot be read ends the run as ``failed`` with the reason; a database that
     went away ends it as ``interrupted`` (and the error propagates so a task can retry).
     """
-    if not claim_run(run_id):
-        logger.info("execute_run: run %d is taken or finished; skipping", run_id)
-        return None
-    try:
+    with claimed_run(run_id) as ours:
+        if not ours:
+            logger.info("execute_run: run %d is taken or finished; skipping", run_id)
+            return None
         return _execute_claimed(run_id)
-    finally:
-        release_run(run_id)
 
 
 def _execute_claimed(run_id: int) -> IngestRun | None:

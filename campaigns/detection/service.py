@@ -104,20 +104,17 @@ def execute_run(run_id: int) -> DetectionRun | None:
     The claim also takes the run's lock, held until the run ends: a run whose heartbeat is
     stale while its worker still lives is neither reaped nor claimed again.
     """
-    if not RUN_LOCK.acquire(run_id):
-        logger.info("execute_run: detection run %d is held by a live worker; skipping", run_id)
-        return None
-    try:
+    def take() -> bool:
         now = timezone.now()
-        claimed = DetectionRun.objects.filter(_free(), pk=run_id).update(
+        return DetectionRun.objects.filter(_free(), pk=run_id).update(
             status=DetectionRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase="starting", progress=0.0,
-            error="")
-        if claimed != 1:
-            logger.info("execute_run: detection run %d is taken or finished; skipping", run_id)
+            error="") == 1
+
+    with RUN_LOCK.claimed(run_id, take) as ours:
+        if not ours:
+            logger.info("execute_run: detection run %d is taken, held by a live worker or finished; skipping", run_id)
             return None
         return _execute_claimed(run_id)
-    finally:
-        RUN_LOCK.release(run_id)
 
 
 def _execute_claimed(run_id: int) -> DetectionRun:

@@ -18,6 +18,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 
@@ -105,31 +106,27 @@ def export_now(campaign: Campaign, out_path: Path, *, user=None, redacted: bool 
             raise InvalidInput("A packet with personal data in clear needs --user (a lead) and --reason.")
         reason = _check(user, redacted, reason)
     packet = _create(campaign, user=user, redacted=redacted, reason=(reason or "").strip())
-    if not _claim(packet.pk):
-        raise RuntimeError(f"packet {packet.pk} was claimed by another worker")
-    try:
+    with _claimed(packet.pk) as ours:
+        if not ours:
+            raise RuntimeError(f"packet {packet.pk} was claimed by another worker")
         _run(packet.pk, Path(out_path))
-    finally:
-        PACKET_LOCK.release(packet.pk)
     packet.refresh_from_db()
     return packet
 
 
 # --- running ------------------------------------------------------------------------------
-def _claim(packet_id: int) -> bool:
-    """Take the packet and its lock (given back with ``PACKET_LOCK.release`` when the build ends):
-    a packet whose heartbeat is stale while its worker still lives is not taken over."""
-    if not PACKET_LOCK.acquire(packet_id):
-        return False
-    now = timezone.now()
-    free = Q(status=EvidencePacket.Status.QUEUED) | Q(status=EvidencePacket.Status.RUNNING,
-                                                        heartbeat_at__lt=now - STALE_AFTER)
-    claimed = EvidencePacket.objects.filter(free, pk=packet_id).update(
-        status=EvidencePacket.Status.RUNNING, started_at=now, heartbeat_at=now, phase="starting", progress=0.0,
-        error="") == 1
-    if not claimed:
-        PACKET_LOCK.release(packet_id)
-    return claimed
+def _claimed(packet_id: int) -> AbstractContextManager[bool]:
+    """Hold the packet and its lock while inside (yields False if they were not ours): a packet
+    whose heartbeat is stale while its worker still lives is not taken over."""
+    def take() -> bool:
+        now = timezone.now()
+        free = Q(status=EvidencePacket.Status.QUEUED) | Q(status=EvidencePacket.Status.RUNNING,
+                                                            heartbeat_at__lt=now - STALE_AFTER)
+        return EvidencePacket.objects.filter(free, pk=packet_id).update(
+            status=EvidencePacket.Status.RUNNING, started_at=now, heartbeat_at=now, phase="starting", progress=0.0,
+            error="") == 1
+
+    return PACKET_LOCK.claimed(packet_id, take)
 
 
 def _progress_writer(packet_id: int) -> Progress:
@@ -152,15 +149,13 @@ def execute_packet(packet_id: int) -> EvidencePacket | None:
     if not EvidencePacket.objects.filter(pk=packet_id).exists():
         logger.info("export_packet: packet %d no longer exists; skipping", packet_id)
         return None
-    if not _claim(packet_id):
-        logger.info("export_packet: packet %d is taken or finished; skipping", packet_id)
-        return None
-    try:
+    with _claimed(packet_id) as ours:
+        if not ours:
+            logger.info("export_packet: packet %d is taken or finished; skipping", packet_id)
+            return None
         packet = EvidencePacket.objects.get(pk=packet_id)
         out = Path(settings.EVIDENCE_DIR) / f"packet-{packet.pk:06d}-campaign-{packet.campaign_id}.zip"
         _run(packet_id, out)
-    finally:
-        PACKET_LOCK.release(packet_id)
     return EvidencePacket.objects.get(pk=packet_id)
 
 

@@ -119,7 +119,8 @@ def test_two_scanners_at_once_claim_each_file_once(tmp_path, settings):
 def test_a_finished_run_cannot_be_claimed_again(tmp_path):
     run = services.ingest_path(str(write_jsonl(tmp_path / "requests-c.jsonl", [request("x1")])))
     assert run.status == "done"
-    assert services.claim_run(run.pk) is False
+    with services.claimed_run(run.pk) as ours:
+        assert ours is False
     assert services.execute_run(run.pk) is None
 
 
@@ -133,7 +134,8 @@ def test_a_stale_heartbeat_with_a_live_worker_is_neither_reaped_nor_claimed_agai
         first_worker.execute("SELECT pg_advisory_lock(%s, %s)", [services.RUN_LOCK.namespace, run.pk])
         IngestRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale)
         assert services.stale_runs() == []
-        assert services.claim_run(run.pk) is False
+        with services.claimed_run(run.pk) as ours:
+            assert ours is False
         assert services.execute_run(run.pk) is None
         assert IngestRun.objects.get(pk=run.pk).status == "running" and Request.objects.count() == 0
 
@@ -142,7 +144,9 @@ def test_a_stale_heartbeat_with_a_live_worker_is_neither_reaped_nor_claimed_agai
     assert wait_for(lambda: services.stale_runs() or None, 10, "the lock to go with the connection") == [run.pk]
     done = services.execute_run(run.pk)
     assert (done.status, done.loaded, done.attempts) == ("done", 1, 1)
-    assert services.claim_run(run.pk) is False  # finished; the claim's lock was given back too
+    with services.claimed_run(run.pk) as ours:
+        assert ours is False  # finished
+    # and the lock of every claim, taken or not, was given back
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
                        "AND classid = %s::bigint::oid AND pid = pg_backend_pid()", [services.RUN_LOCK.namespace])

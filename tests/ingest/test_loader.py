@@ -503,5 +503,5 @@ def test_a_server_error_mid_file_ends_the_run_with_what_the_server_said(tmp_path
     assert says in run.reason
     assert Request.objects.count() == 0 and RequestKey.objects.count() == 0 and Account.objects.count() == 0
     assert staging_tables() == []
-    assert services.claim_run(run.pk) is (status == "interrupted")  # a retry may take it; a failed run stays
-    services.release_run(run.pk)
+    with services.claimed_run(run.pk) as ours:
+        assert ours is (status == "interrupted")  # a retry may take it; a failed run stays

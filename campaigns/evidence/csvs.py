@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 from isal import igzip
 
@@ -28,8 +29,12 @@ from campaigns.evidence.redaction import Redactor, sql_hmac
 from campaigns.models import Membership
 from copycat.db import side_connection
 
-ACCOUNTS_PER_CHUNK = 200  # requests are walked by ranges of member account ids, never OFFSET
 REQUEST_STREAMS = 2  # connections building the requests file at once (one core each)
+# The requests file is built by slices of time. A slice's compressed CSV is held until its turn
+# to be written, so a slice is cut at about this many of the campaign's requests (by its hourly
+# rollup) and at most this many hours (rollup hours missing: traffic loaded since it was built).
+ROWS_PER_SLICE = 250_000
+SLICE_HOURS = 24
 
 REQUEST_COLUMNS = (
     "request_id", "ts", "account_id", "api_key_id", "org_id", "ip", "ip_network", "country", "asn", "ip_type",
@@ -51,10 +56,6 @@ class Scope:
     start: datetime | None
     end: datetime | None
 
-    def chunks(self) -> Iterator[list[int]]:
-        for i in range(0, len(self.account_ids), ACCOUNTS_PER_CHUNK):
-            yield self.account_ids[i:i + ACCOUNTS_PER_CHUNK]
-
 
 def scope_for(campaign_id: int) -> Scope:
     ids = sorted(Membership.objects.filter(campaign_id=campaign_id, active=True).values_list("account_id", flat=True))
@@ -62,6 +63,39 @@ def scope_for(campaign_id: int) -> Scope:
 
     window = Account.objects.filter(pk__in=ids).aggregate(start=Min("first_request_at"), end=Max("last_request_at"))
     return Scope(campaign_id, ids, window["start"], window["end"])
+
+
+def time_slices(scope: Scope) -> list[tuple[datetime, datetime]]:
+    """Consecutive half-open ranges [lo, hi) of ``ts`` that cover the window, each holding about
+    ROWS_PER_SLICE of the campaign's requests by its ``campaign_hour`` rollup.
+
+    The rollup only sizes the slices: a stale one makes them uneven, never wrong.
+    """
+    if scope.start is None:
+        return []
+    end = scope.end + timedelta(microseconds=1)
+    with connection.cursor() as cur:
+        cur.execute("""SELECT hour, sum(requests) FROM campaign_hour
+                       WHERE campaign_id = %s AND hour >= date_trunc('hour', %s::timestamptz) AND hour < %s
+                       GROUP BY hour ORDER BY hour""", [scope.campaign_id, scope.start, end])
+        hours = cur.fetchall()
+    bounds, rows = [scope.start], 0
+    for hour, requests in [*hours, (end, 0)]:
+        # hours missing from the rollup (no traffic, or loaded since) still end a slice at SLICE_HOURS
+        while hour - bounds[-1] > timedelta(hours=SLICE_HOURS):
+            bounds.append(_hour_floor(bounds[-1]) + timedelta(hours=SLICE_HOURS))
+            rows = 0
+        if rows and rows + requests > ROWS_PER_SLICE and hour > bounds[-1]:
+            bounds.append(hour)
+            rows = 0
+        rows += requests
+    if bounds[-1] < end:
+        bounds.append(end)
+    return list(itertools.pairwise(bounds))
+
+
+def _hour_floor(value: datetime) -> datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
 
 
 def _params(redactor: Redactor, **extra) -> dict:
@@ -95,35 +129,55 @@ def _writer(path: Path, gz: bool = False):
             yield fh
 
 
-def _copy(fh, query: str, params: dict) -> None:
+def _copy(fh, query: str, params: dict, work_mem: str | None = None) -> None:
     connection.ensure_connection()
-    with connection.connection.cursor() as cursor, cursor.copy(query, params) as copy:
-        for block in copy:
-            fh.write(block)
+    with transaction.atomic(), connection.connection.cursor() as cursor:
+        if work_mem:
+            cursor.execute(f"SET LOCAL work_mem = '{work_mem}'")
+        with cursor.copy(query, params) as copy:
+            for block in copy:
+                fh.write(block)
+
+
+# Account-side files of all members in one statement: a member's sessions lie all over the
+# table (it is written in time order), so walking the members by groups read most of its
+# pages again for every group, from disk once the database outgrew memory. One scan and one
+# sort (on disk past this) read each page once.
+SORT_MEM = "256MB"
 
 
 def _header(fh, columns) -> None:
     fh.write((",".join(columns) + "\n").encode())
 
 
+DIGESTS = "packet_ip_digest"  # temp table on each request stream: the members' addresses and their tokens
+
+
 def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Callable[[float], None] | None = None,
                    traffic: MemberTraffic | None = None) -> int:
-    """All requests of the active members in the window, gzip CSV, ordered by account, time, id.
+    """All requests of the active members in the window, gzip CSV, in time order (ts, id).
 
-    With ``traffic`` (the members' grouped requests), each chunk's addresses are digested once
-    from that table and passed in with the query; an address it does not hold (a request loaded
-    since it was built), or every address without it, is digested in the row itself, to the
-    same token.
+    Built by slices of time, not by groups of accounts: a slice reads one stretch of the
+    time-ordered heap once. By accounts, every group read pages all over the table, and once
+    the database outgrew memory each page was read from disk again for each group.
+
+    With ``traffic`` (the members' grouped requests), each stream connection gets the members'
+    address tokens once, in a temp table; an address it does not hold (a request loaded since
+    the grouping), or every address without it, is digested in the row itself, to the same token.
+    Returns the number of slices.
     """
     end_user = _redacted_sql(redactor, "r.end_user_id", "text")
+    setup = None
     if redactor.enabled:
-        ip = f"coalesce(ips.ip_text, {_redacted_sql(redactor, 'host(r.ip)', 'ip')})"
-        net = f"coalesce(ips.net_text, {_redacted_sql(redactor, _NET.format('r.ip'), 'net')})"
-        # Grouped by address, so the planner knows each request matches at most one row and
-        # hashes the digests; joined bare, it guessed millions of rows and sorted both sides.
-        ip_join = ("LEFT JOIN (SELECT ip, min(ip_text) AS ip_text, min(net_text) AS net_text "
-                   "FROM unnest(%(ip_keys)s::inet[], %(ip_texts)s::text[], %(net_texts)s::text[]) "
-                   "AS u(ip, ip_text, net_text) GROUP BY ip) ips ON ips.ip = r.ip")
+        ip = f"coalesce(d.ip_text, {_redacted_sql(redactor, 'host(r.ip)', 'ip')})"
+        net = f"coalesce(d.net_text, {_redacted_sql(redactor, _NET.format('r.ip'), 'net')})"
+        ip_join = f"LEFT JOIN {DIGESTS} d ON d.ip = r.ip"
+
+        def setup(conn) -> None:
+            conn.execute(f"CREATE TEMP TABLE {DIGESTS} (ip inet PRIMARY KEY, ip_text text, net_text text)")
+            if traffic is not None:
+                traffic.copy_digests(conn, DIGESTS)
+            conn.execute(f"ANALYZE {DIGESTS}")
     else:
         ip, net, ip_join = "host(r.ip)", _NET.format("r.ip"), ""
     query = f"""
@@ -146,39 +200,28 @@ def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Calla
           LEFT JOIN lookup_system_prompt sp ON sp.id = r.system_prompt_id
           LEFT JOIN lookup_language lang ON lang.id = r.prompt_lang_id
           {ip_join}
-          WHERE r.account_id = ANY(%(ids)s) AND r.ts >= %(start)s AND r.ts <= %(end)s
-          -- the (account_id, ts) index gives this order per partition; request_id breaks ties
-          ORDER BY r.account_id, r.ts, r.request_id
+          WHERE r.account_id = ANY(%(ids)s) AND r.ts >= %(lo)s AND r.ts < %(hi)s
+          ORDER BY r.ts, r.request_id
         ) TO STDOUT WITH (FORMAT csv)"""
-    chunks = list(scope.chunks())
+    slices = time_slices(scope)
     with _writer(path, gz=True) as fh:
         _header(fh, REQUEST_COLUMNS)
-    if scope.start is None:
-        return 0
-
-    def chunk_params(ids: list[int]) -> dict:
-        params = _params(redactor, ids=ids, start=scope.start, end=scope.end)
-        if redactor.enabled:
-            params.update(traffic.ip_digests(ids) if traffic else {"ip_keys": [], "ip_texts": [], "net_texts": []})
-        return params
-
-    # A generator: each chunk's digests are looked up only when its query is sent.
-    params = (chunk_params(ids) for ids in chunks)
+    params = (_params(redactor, ids=scope.account_ids, lo=lo, hi=hi) for lo, hi in slices)
     with open(path, "ab") as out:
-        for done, member in enumerate(_gzip_members(query, params), 1):
+        for done, member in enumerate(_gzip_members(query, params, setup), 1):
             out.write(member)
             if progress:
-                progress(done / len(chunks))
-    return len(chunks)
+                progress(done / len(slices))
+    return len(slices)
 
 
-def _gzip_members(query: str, params: Iterable[dict]) -> Iterator[bytes]:
-    """Each chunk's COPY output as one gzip member, produced by REQUEST_STREAMS connections at
-    once and yielded in order.
+def _gzip_members(query: str, params: Iterable[dict], setup: Callable | None = None) -> Iterator[bytes]:
+    """Each slice's COPY output as one gzip member, produced by REQUEST_STREAMS connections at
+    once and yielded in order; ``setup`` prepares each connection once.
 
     PostgreSQL building the rows is the slow side of the requests file, and one backend uses one
-    core; concatenated gzip members are one valid gzip stream, so chunks can be made apart and
-    joined. At most REQUEST_STREAMS + 1 compressed chunks are held, so memory stays flat.
+    core; concatenated gzip members are one valid gzip stream, so slices can be made apart and
+    joined. At most REQUEST_STREAMS + 1 compressed slices are held, so memory stays flat.
     """
     local = threading.local()
     opened: list = []
@@ -187,6 +230,10 @@ def _gzip_members(query: str, params: Iterable[dict]) -> Iterator[bytes]:
         if not hasattr(local, "conn"):
             local.conn = side_connection("copycat-packet-requests")
             opened.append(local.conn)
+            # a slice's rows are sorted by time in memory, not in temp files
+            local.conn.execute("SET work_mem = '128MB'")
+            if setup:
+                setup(local.conn)
         buffer = io.BytesIO()
         with _gzip(buffer) as fh, \
                 local.conn.cursor() as cursor, cursor.copy(query, chunk_params) as copy:
@@ -220,8 +267,7 @@ def write_sessions(path: Path, scope: Scope, redactor: Redactor) -> None:
     with _writer(path) as fh:
         _header(fh, ("session_id", "account_id", "api_key_id", "started_at", "ended_at", "requests",
                      "input_tokens", "output_tokens"))
-        for ids in scope.chunks():
-            _copy(fh, query, _params(redactor, ids=ids))
+        _copy(fh, query, _params(redactor, ids=scope.account_ids), work_mem=SORT_MEM)
 
 
 def write_api_keys(path: Path, scope: Scope, redactor: Redactor) -> None:
@@ -235,8 +281,7 @@ def write_api_keys(path: Path, scope: Scope, redactor: Redactor) -> None:
         ) TO STDOUT WITH (FORMAT csv)"""
     with _writer(path) as fh:
         _header(fh, ("api_key_id", "account_id", "first_seen", "last_seen", "requests", "sessions"))
-        for ids in scope.chunks():
-            _copy(fh, query, _params(redactor, ids=ids))
+        _copy(fh, query, _params(redactor, ids=scope.account_ids), work_mem=SORT_MEM)
 
 
 def write_timeline(path: Path, scope: Scope, redactor: Redactor) -> None:
@@ -270,7 +315,6 @@ _NETWORK = ("ip_network", None, "net")
 
 
 GROUPED = "packet_grouped"  # temp table: the members' requests, one row per account, kind and raw value
-SHARED_DIGESTS = 50_000  # up to this many distinct addresses, every chunk gets all their digests
 _GROUPED_COLUMNS = [col.split(".")[1] for col, _, _ in REQUEST_KINDS.values()]
 
 
@@ -332,16 +376,17 @@ class MemberTraffic:
     ``start`` groups and writes the request-side rows of infrastructure.csv in a thread, so one
     core does that while Django's connection writes the account-side files on the other;
     ``finish_infrastructure`` waits for it and adds the sign-up values. The requests file then
-    takes each chunk's address digests from the same table (``ip_digests``), instead of scanning
-    the chunk's requests a second time for them. Use as a context manager: leaving it cancels
-    a grouping still running and closes the connection, which drops the table.
+    takes the members' address tokens from the same table (``copy_digests``), each address
+    digested once, instead of once per request. Use as a context manager: leaving it cancels
+    a grouping still running and closes the connection, which drops the tables.
     """
 
     def __init__(self, scope: Scope, redactor: Redactor) -> None:
         self.scope, self.redactor = scope, redactor
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._job = None
-        self._shared: dict | None = None
+        self._lock = threading.Lock()  # the request streams share this connection for the digests
+        self._digested = False
         self.conn = side_connection("copycat-packet-traffic")
 
     def __enter__(self) -> MemberTraffic:
@@ -380,30 +425,24 @@ class MemberTraffic:
         self._job.result()
         write_account_infrastructure(self._infra_path, self.scope, self.redactor)
 
-    def ip_digests(self, ids: list[int]) -> dict:
-        """The redacted text of every address and network the accounts ``ids`` used.
-
-        A campaign behind one proxy pool uses the same few thousand addresses in every chunk:
-        up to SHARED_DIGESTS distinct addresses in all, they are digested once and every chunk
-        gets them all (memory bounded by that cap); past it, each chunk's own are looked up.
-        """
-        if self._shared is None:
-            shared = self._digests("", limit=SHARED_DIGESTS + 1)
-            self._shared = shared if len(shared["ip_keys"]) <= SHARED_DIGESTS else {}
-            if not self._shared:  # only chunk lookups need the index: not built for nothing
-                self.conn.execute(f"CREATE INDEX ON {GROUPED} (account_id) WHERE kind = 'ip'")
-        return self._shared or self._digests("AND account_id = ANY(%(ids)s)", ids)
-
-    def _digests(self, where: str, ids: list[int] | None = None, limit: int | None = None) -> dict:
-        ip = _redacted_sql(self.redactor, "host(ip)", "ip")
-        net = _redacted_sql(self.redactor, _NET.format("ip"), "net")
-        row = self.conn.execute(
-            f"""SELECT coalesce(array_agg(ip), '{{}}'), coalesce(array_agg({ip}), '{{}}'),
-                       coalesce(array_agg({net}), '{{}}')
-                FROM (SELECT DISTINCT ip FROM {GROUPED} WHERE kind = 'ip' AND ip IS NOT NULL {where}
-                      LIMIT %(limit)s) d""",
-            _params(self.redactor, ids=ids, limit=limit)).fetchone()
-        return {"ip_keys": row[0], "ip_texts": row[1], "net_texts": row[2]}
+    def copy_digests(self, conn, table: str) -> None:
+        """Copy the members' addresses with their tokens into ``table`` on ``conn`` (a request
+        stream), streamed: each address is digested once, on this connection, however many
+        streams ask. Waits for the grouping."""
+        self._job.result()
+        with self._lock:
+            if not self._digested:
+                ip = _redacted_sql(self.redactor, "host(ip)", "ip")
+                net = _redacted_sql(self.redactor, _NET.format("ip"), "net")
+                self.conn.execute(
+                    f"""CREATE TEMP TABLE {table} AS SELECT ip, {ip} AS ip_text, {net} AS net_text
+                        FROM (SELECT DISTINCT ip FROM {GROUPED} WHERE kind = 'ip' AND ip IS NOT NULL) d""",
+                    _params(self.redactor))
+                self._digested = True
+            with self.conn.cursor() as src, src.copy(f"COPY {table} TO STDOUT (FORMAT binary)") as out, \
+                    conn.cursor() as dst, dst.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as into:
+                for block in out:
+                    into.write(block)
 
 
 def write_account_infrastructure(path: Path, scope: Scope, redactor: Redactor) -> None:

@@ -3,13 +3,16 @@ checked, tampered with, validated, read back and compared."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
+import itertools
 import json
 import shutil
 import time
 import zipfile
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -18,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import override_settings
 
 from campaigns.errors import InvalidInput
@@ -109,16 +113,42 @@ def test_requests_file_holds_every_request_of_the_members(built):
     assert not any("acct_good" in r for r in rows)
 
 
+def test_requests_file_is_in_time_order_by_slices_that_cover_the_window(built, db_access):
+    from campaigns.evidence import csvs
+
+    rows = list(csv.reader(io.StringIO(gzip.decompress(read(built.redacted, "requests.csv.gz")).decode())))[1:]
+    assert [(r[1], r[0]) for r in rows] == sorted((r[1], r[0]) for r in rows)
+    scope = csvs.scope_for(built.world.campaign.pk)
+    slices = csvs.time_slices(scope)
+    assert slices[0][0] == scope.start and slices[-1][1] > scope.end
+    assert all(hi == next_lo for (_, hi), (next_lo, _) in itertools.pairwise(slices))
+
+
+def test_slices_are_cut_by_the_campaigns_hourly_rollup_and_at_most_a_day_long(built, db_access, monkeypatch):
+    from campaigns.evidence import csvs
+
+    scope = csvs.scope_for(built.world.campaign.pk)
+    # every member sends one request every two hours: 6 requests in every other hour
+    monkeypatch.setattr(csvs, "ROWS_PER_SLICE", 6)
+    by_rollup = csvs.time_slices(scope)
+    assert {hi - lo for lo, hi in by_rollup[1:-1]} == {timedelta(hours=2)}
+    with connection.cursor() as cur:  # as if the traffic was loaded after the rollup was last rebuilt
+        cur.execute("DELETE FROM campaign_hour WHERE campaign_id = %s", [built.world.campaign.pk])
+    by_day = csvs.time_slices(scope)
+    assert len(by_day) == 3 and all(hi - lo <= timedelta(hours=24) for lo, hi in by_day)
+    assert by_day[0][0] == scope.start and by_day[-1][1] > scope.end
+
+
 def test_requests_made_by_parallel_connections_come_out_in_one_order(built, db_access, tmp_path, monkeypatch):
     from campaigns.evidence import csvs
 
     scope = csvs.scope_for(built.world.campaign.pk)
-    monkeypatch.setattr(csvs, "ACCOUNTS_PER_CHUNK", 1)  # six chunks, so three streams overlap
+    monkeypatch.setattr(csvs, "ROWS_PER_SLICE", 6)  # a slice per busy hour, so three streams overlap
     files = {}
     for streams in (1, 3):
         monkeypatch.setattr(csvs, "REQUEST_STREAMS", streams)
         files[streams] = tmp_path / f"requests-{streams}.csv.gz"
-        assert csvs.write_requests(files[streams], scope, Redactor.for_packet(True)) == 6
+        assert csvs.write_requests(files[streams], scope, Redactor.for_packet(True)) > 3 * streams
     assert files[1].read_bytes() == files[3].read_bytes()
     with gzip.open(files[3], "rt") as fh:  # concatenated gzip members read as one stream
         assert fh.read().splitlines() == gzip.decompress(read(built.redacted, "requests.csv.gz")).decode().splitlines()
@@ -140,14 +170,12 @@ def _connections_gone(application_name: str) -> bool:
     return count() == 0
 
 
-@pytest.mark.parametrize("shared", [50_000, 0], ids=["digests shared by all chunks", "digests per chunk"])
-def test_addresses_missing_from_the_grouped_traffic_are_digested_in_the_row(built, db_access, tmp_path, monkeypatch,
-                                                                            shared):
-    """The built packet took its address digests from the grouped table; a request loaded after
+def test_addresses_missing_from_the_grouped_traffic_are_digested_in_the_row(built, db_access, tmp_path, monkeypatch):
+    """The built packet took its address tokens from the grouped table; a request loaded after
     the grouping has an address the table lacks, and must get the same token."""
     from campaigns.evidence import csvs
 
-    monkeypatch.setattr(csvs, "SHARED_DIGESTS", shared)
+    monkeypatch.setattr(csvs, "ROWS_PER_SLICE", 6)  # several slices on each of two streams
     scope = csvs.scope_for(built.world.campaign.pk)
     redactor = Redactor.for_packet(True)
     with csvs.MemberTraffic(scope, redactor) as traffic:
@@ -158,12 +186,13 @@ def test_addresses_missing_from_the_grouped_traffic_are_digested_in_the_row(buil
             f"SELECT DISTINCT ip FROM {csvs.GROUPED} WHERE kind = 'ip' AND account_id = %s", [member])]
         assert gone  # the table does hold this member's addresses
         traffic.conn.execute(f"DELETE FROM {csvs.GROUPED} WHERE ip = ANY(%s)", [gone])
-        held = traffic.ip_digests(scope.account_ids)["ip_keys"]
-        assert held and not set(gone) & set(held)
         csvs.write_requests(tmp_path / "requests.csv.gz", scope, redactor, traffic=traffic)
+        held = [ip for (ip,) in traffic.conn.execute(f"SELECT ip FROM {csvs.DIGESTS}")]
+        assert held and not set(gone) & set(held)
     assert gzip.decompress((tmp_path / "requests.csv.gz").read_bytes()) == \
         gzip.decompress(read(built.redacted, "requests.csv.gz"))
     assert _connections_gone("copycat-packet-traffic")
+    assert _connections_gone("copycat-packet-requests")
 
 
 def test_a_packet_that_fails_while_its_requests_are_grouped_cancels_the_grouping(built, db_access, tmp_path,

@@ -349,9 +349,43 @@ def server_times(campaign_id: int) -> tuple[dict, dict]:
 
 def packet(campaign_id: int, scale: float) -> dict:
     out = CACHE / f"scale-packet-x{scale:g}.zip"
-    seconds, peaks, _ = run_child([PY, "manage.py", "export_packet", str(campaign_id), "--out", str(out)],
-                                  label=lambda p: "export_packet")
-    return {"seconds": seconds, "peaks": peaks, "zip_mb": out.stat().st_size / 2**20}
+    with PhaseWatch() as phases:
+        seconds, peaks, _ = run_child([PY, "manage.py", "export_packet", str(campaign_id), "--out", str(out)],
+                                      label=lambda p: "export_packet")
+    return {"seconds": seconds, "peaks": peaks, "zip_mb": out.stat().st_size / 2**20, "phases": phases.seconds()}
+
+
+class PhaseWatch:
+    """Seconds from the start to the first sight of each phase of the newest evidence packet,
+    polled once a second from its row (the build writes its phase at most every 2 s)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PhaseWatch:
+        self._started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with psycopg.connect(f"postgres://postgres@127.0.0.1:5432/{DB}", autocommit=True) as conn:
+            first = conn.execute("SELECT coalesce(max(id), 0) FROM evidence_packet").fetchone()[0]
+            while not self._stop.wait(1.0):
+                row = conn.execute("SELECT phase FROM evidence_packet WHERE id > %s ORDER BY id DESC LIMIT 1",
+                                   [first]).fetchone()
+                if row and row[0] not in self.seen:
+                    self.seen[row[0]] = round(time.perf_counter() - self._started, 1)
+
+    def seconds(self) -> dict[str, float]:
+        """Each phase's duration: from its first sight to the next phase's."""
+        marks = sorted(self.seen.items(), key=lambda kv: kv[1])
+        return {name: round(nxt - at, 1) for (name, at), (_, nxt) in zip(marks, marks[1:], strict=False)}
 
 
 # --- the run -----------------------------------------------------------------------------------------
@@ -471,7 +505,10 @@ def render(state: dict, command: str) -> str:
             lines += ["", "| page or fragment | first ms | then max ms |", "| --- | ---: | ---: |"]
             lines += [f"| {n} | {t['cold_ms']:,.0f} | {t['warm_max_ms']:,.0f} |" for n, t in pages.items()]
         if "evidence packet (campaign A)" in st:
-            lines += ["", f"Evidence packet: {st['evidence packet (campaign A)']['zip_mb']:,.0f} MB ZIP."]
+            pk = st["evidence packet (campaign A)"]
+            phases = ", ".join(f"{name} {sec:,.0f}" for name, sec in pk.get("phases", {}).items())
+            lines += ["", f"Evidence packet: {pk['zip_mb']:,.0f} MB ZIP."
+                      + (f" Seconds per phase (as its row showed them): {phases}." if phases else "")]
         lines.append("")
     done = [r for r in state["scales"] if "evidence packet (campaign A)" in r["stages"]]
     if len(done) >= 2:

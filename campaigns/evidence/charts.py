@@ -1,25 +1,27 @@
-"""Charts for the report, drawn as plain SVG from the hourly rollups.
+"""Charts for the report, drawn as plain SVG from the packet's hourly timeline.
 
 Hand-drawn SVG keeps the report self-contained (no script, opens offline), renders the same
-in a browser and in WeasyPrint's PDF, and is byte-for-byte deterministic. Every query reads
-``account_hour`` / ``traffic_hour`` (never requests), so charts cost the same at any size.
+in a browser and in WeasyPrint's PDF, and is byte-for-byte deterministic. The campaign's
+figures come from the rows of ``timeline_hourly.csv`` (one per hour, model and category, read
+back once: at seed the members' ``account_hour`` rows are gigabytes, read from disk for every
+query); only the whole traffic's mix reads ``traffic_hour``.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 from html import escape
 
 from django.db import connection
 
-from campaigns.evidence.csvs import Scope
+from campaigns.evidence.csvs import HourRow, Scope
 
 W, H = 720, 240
 PAD_L, PAD_R, PAD_T, PAD_B = 56, 12, 16, 36
 PALETTE = ("#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00", "#b82e2e",
            "#316395", "#994499", "#22aa99")
 DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
-_MEMBERS = "h.account_id IN (SELECT account_id FROM membership WHERE campaign_id = %s AND active)"
 
 
 def _rows(sql: str, params: list) -> list[tuple]:
@@ -28,22 +30,31 @@ def _rows(sql: str, params: list) -> list[tuple]:
         return cur.fetchall()
 
 
-def hourly(scope: Scope) -> list[tuple[datetime, int, int]]:
-    return _rows(f"SELECT h.hour, sum(h.requests), sum(h.reasoning_requests) FROM account_hour h WHERE {_MEMBERS} "
-                 "GROUP BY h.hour ORDER BY h.hour", [scope.campaign_id])
+def _sums(rows: list[HourRow], key, *fields: str) -> dict:
+    out: dict = defaultdict(lambda: [0] * len(fields))
+    for row in rows:
+        acc = out[key(row)]
+        for i, field in enumerate(fields):
+            acc[i] += getattr(row, field)
+    return out
 
 
-def heat(scope: Scope) -> dict[tuple[int, int], int]:
-    rows = _rows(f"SELECT extract(dow FROM h.hour AT TIME ZONE 'UTC')::int, extract(hour FROM h.hour AT TIME ZONE 'UTC')::int, "
-                 f"sum(h.requests) FROM account_hour h WHERE {_MEMBERS} GROUP BY 1, 2", [scope.campaign_id])
-    return {(d, hr): int(n) for d, hr, n in rows}
+def hourly(rows: list[HourRow]) -> list[tuple[datetime, int, int]]:
+    sums = _sums(rows, lambda r: r.hour, "requests", "reasoning_requests")
+    return [(hour, n, reasoning) for hour, (n, reasoning) in sorted(sums.items())]
 
 
-def capability_mix(scope: Scope) -> list[tuple[str, float, float]]:
+def heat(rows: list[HourRow]) -> dict[tuple[int, int], int]:
+    """Requests per (day of week, Sunday 0, hour of day), in UTC."""
+    sums = _sums(rows, lambda r: (r.hour.isoweekday() % 7, r.hour.hour), "requests")
+    return {cell: n for cell, (n,) in sums.items()}
+
+
+def capability_mix(rows: list[HourRow], scope: Scope) -> list[tuple[str, float, float]]:
     """(category, share of the campaign's requests, share of all traffic in the window)."""
-    camp = dict(_rows(f"SELECT c.value, sum(h.requests) FROM account_hour h JOIN lookup_category c ON c.id = h.category_id "
-                      f"WHERE {_MEMBERS} GROUP BY c.value", [scope.campaign_id]))
-    base = dict(_rows("SELECT c.value, sum(t.requests) FROM traffic_hour t JOIN lookup_category c ON c.id = t.category_id "
+    camp = {cat: n for cat, (n,) in _sums(rows, lambda r: r.category, "requests").items()}
+    base = dict(_rows("SELECT c.value, sum(t.requests) FROM traffic_hour t "
+                      "JOIN lookup_category c ON c.id = t.category_id "
                       "WHERE t.hour >= date_trunc('hour', %s::timestamptz) AND t.hour <= %s GROUP BY c.value",
                       [scope.start, scope.end])) if scope.start else {}
     ct, bt = sum(camp.values()) or 1, sum(base.values()) or 1
@@ -51,10 +62,9 @@ def capability_mix(scope: Scope) -> list[tuple[str, float, float]]:
     return [(n or "(none)", camp.get(n, 0) / ct, base.get(n, 0) / bt) for n in names]
 
 
-def model_by_day(scope: Scope) -> list[tuple[datetime, str, int]]:
-    return _rows(f"SELECT date_trunc('day', h.hour), m.value, sum(h.requests) FROM account_hour h "
-                 f"JOIN lookup_model m ON m.id = h.model_id WHERE {_MEMBERS} GROUP BY 1, 2 ORDER BY 1, 2",
-                 [scope.campaign_id])
+def model_by_day(rows: list[HourRow]) -> list[tuple[datetime, str, int]]:
+    sums = _sums(rows, lambda r: (r.hour.replace(hour=0), r.model), "requests")
+    return [(day, model, n) for (day, model), (n,) in sorted(sums.items())]
 
 
 # --- drawing ------------------------------------------------------------------------------

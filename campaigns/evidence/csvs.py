@@ -299,6 +299,29 @@ def write_timeline(path: Path, scope: Scope, redactor: Redactor) -> None:
         _copy(fh, query, _params(redactor, cid=scope.campaign_id))
 
 
+@dataclass(frozen=True)
+class HourRow:
+    """One row of timeline_hourly.csv: the members' traffic in one hour, model and category."""
+
+    hour: datetime
+    model: str
+    category: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    reasoning_requests: int
+    error_requests: int
+
+
+def read_timeline(path: Path) -> list[HourRow]:
+    """The rows ``write_timeline`` wrote (hours x models x categories: thousands, not millions)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        return [HourRow(datetime.fromisoformat(hour), model, category, *map(int, counts[:5]))
+                for hour, model, category, *counts in reader]
+
+
 # Request-side infrastructure kinds: the request column grouped on, and how its value reads.
 REQUEST_KINDS = {
     # kind: (grouped column, SQL of the value's text from the aggregated row, redaction label or None)

@@ -75,10 +75,10 @@ def render_html(*, campaign: Campaign, scope: Scope, redactor: Redactor, reason:
         "notes": [{"author": n.author.get_username() if n.author else "deleted user",
                    "at": n.created_at.strftime("%Y-%m-%d %H:%M UTC"), "text": redactor.scrub(n.text)} for n in notes],
         "charts": {
-            "timeline": charts.timeline_svg(charts.hourly(scope)),
-            "models": charts.models_svg(charts.model_by_day(scope)),
-            "heatmap": charts.heatmap_svg(charts.heat(scope)),
-            "mix": charts.mix_svg(charts.capability_mix(scope)),
+            "timeline": charts.timeline_svg(charts.hourly(figures["timeline"])),
+            "models": charts.models_svg(charts.model_by_day(figures["timeline"])),
+            "heatmap": charts.heatmap_svg(charts.heat(figures["timeline"])),
+            "mix": charts.mix_svg(charts.capability_mix(figures["timeline"], scope)),
         },
     }
     return Template(TEMPLATE.read_text(encoding="utf-8")).render(Context(context, autoescape=True))

@@ -24,11 +24,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import OperationalError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
 import copycat
-from accounts.models import AccountHour
 from campaigns import audit
 from campaigns.errors import InvalidInput
 from campaigns.evidence import csvs, custody, report, signing, stix
@@ -252,7 +251,7 @@ def _build_files(work: Path, campaign: Campaign, redactor: Redactor, reason: str
         csvs.write_requests(work / "requests.csv.gz", scope, redactor, traffic=traffic,
                             progress=lambda f: progress("requests", 0.2 + 0.65 * f))
 
-    figures = _figures(campaign, scope, redactor)
+    figures = _figures(campaign, scope, redactor, csvs.read_timeline(work / "timeline_hourly.csv"))
     progress("report", 0.85)
     html = report.render_html(campaign=campaign, scope=scope, redactor=redactor, reason=reason,
                               snapshot_event_id=snapshot_event_id, snapshot_at=snapshot_at,
@@ -293,12 +292,11 @@ def _build_files(work: Path, campaign: Campaign, redactor: Redactor, reason: str
     }
 
 
-def _figures(campaign: Campaign, scope: csvs.Scope, redactor: Redactor) -> dict:
-    totals = AccountHour.objects.filter(account_id__in=scope.account_ids).aggregate(
-        r=Sum("requests"), tin=Sum("input_tokens"), tout=Sum("output_tokens")) if scope.account_ids else {}
+def _figures(campaign: Campaign, scope: csvs.Scope, redactor: Redactor, timeline: list[csvs.HourRow]) -> dict:
     memberships = Membership.objects.filter(campaign=campaign)
-    return {"requests": int(totals.get("r") or 0), "tokens_in": int(totals.get("tin") or 0),
-            "tokens_out": int(totals.get("tout") or 0), "members_total": memberships.count(),
+    return {"requests": sum(r.requests for r in timeline), "tokens_in": sum(r.input_tokens for r in timeline),
+            "tokens_out": sum(r.output_tokens for r in timeline), "timeline": timeline,
+            "members_total": memberships.count(),
             "members_removed": memberships.filter(active=False).count(),
             "prompts": csvs.prompt_samples(scope, redactor, limit=20)}
 

@@ -12,7 +12,7 @@ import shutil
 import time
 import zipfile
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -332,6 +332,29 @@ def test_stix_bundle_is_valid_under_the_oasis_validator(built, which):
     patterns = [o["pattern"] for o in json.loads(text)["objects"] if o["type"] == "indicator"]
     assert any("x-copycat-payment-instrument:fingerprint = 'pay_shared_1'" in p for p in patterns)
     assert any("ipv4-addr:value ISSUBSET '198.51.100.0/24'" in p for p in patterns) == (which == "clear")
+
+
+def test_the_reports_figures_agree_with_the_files(built):
+    requests = len(gzip.decompress(read(built.redacted, "requests.csv.gz")).decode().splitlines()) - 1
+    timeline = list(csv.DictReader(io.StringIO(read(built.redacted, "timeline_hourly.csv").decode())))
+    assert sum(int(r["requests"]) for r in timeline) == requests == 6 * 3 * 12
+    assert json.loads(read(built.redacted, "manifest.json"))["campaign"]["requests"] == requests
+    assert f">{requests:,}<" in read(built.redacted, "report.html").decode()
+
+
+def test_charts_sum_the_timeline_by_hour_weekday_and_day():
+    from campaigns.evidence import charts
+    from campaigns.evidence.csvs import HourRow
+
+    sunday = datetime(2026, 4, 26, 13, tzinfo=UTC)
+    monday = sunday + timedelta(days=1, hours=1)
+    rows = [HourRow(sunday, "m1", "code", 5, 10, 20, 2, 0), HourRow(sunday, "m2", "math", 3, 1, 1, 0, 1),
+            HourRow(monday, "m1", "code", 4, 1, 1, 1, 0)]
+    assert charts.hourly(rows) == [(sunday, 8, 2), (monday, 4, 1)]
+    assert charts.heat(rows) == {(0, 13): 8, (1, 14): 4}
+    midnight = sunday.replace(hour=0)
+    assert charts.model_by_day(rows) == [(midnight, "m1", 5), (midnight, "m2", 3),
+                                         (midnight + timedelta(days=1), "m1", 4)]
 
 
 def test_pdf_report_has_the_campaign_name_and_its_chart_pages(built):

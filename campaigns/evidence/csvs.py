@@ -560,12 +560,13 @@ def _prompt_query(redactor: Redactor) -> str:
         ORDER BY e.ts, e.request_id"""
 
 
-def prompt_samples(scope: Scope, redactor: Redactor, limit: int = 20) -> list[tuple]:
-    """The first ``limit`` sampled prompt excerpts of the members (redacted to hash and length)."""
-    connection.ensure_connection()
-    with connection.connection.cursor() as cur:
-        cur.execute(_prompt_query(redactor) + " LIMIT %(limit)s", _params(redactor, cid=scope.campaign_id, limit=limit))
-        return list(cur)
+def prompt_samples(path: Path, limit: int = 20) -> list[tuple]:
+    """The first ``limit`` rows of the prompt excerpts file ``write_prompts`` wrote (its order is
+    the report's: by time), read back instead of joining the excerpts to requests again."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        return [tuple(row) for row in itertools.islice(reader, limit)]
 
 
 PROMPT_COLUMNS = ("request_id", "ts", "account_id", "category", "template_hash", "reasoning_requested", "excerpt")

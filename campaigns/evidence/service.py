@@ -251,7 +251,7 @@ def _build_files(work: Path, campaign: Campaign, redactor: Redactor, reason: str
         csvs.write_requests(work / "requests.csv.gz", scope, redactor, traffic=traffic,
                             progress=lambda f: progress("requests", 0.2 + 0.65 * f))
 
-    figures = _figures(campaign, scope, redactor, csvs.read_timeline(work / "timeline_hourly.csv"))
+    figures = _figures(campaign, work)
     progress("report", 0.85)
     html = report.render_html(campaign=campaign, scope=scope, redactor=redactor, reason=reason,
                               snapshot_event_id=snapshot_event_id, snapshot_at=snapshot_at,
@@ -292,13 +292,15 @@ def _build_files(work: Path, campaign: Campaign, redactor: Redactor, reason: str
     }
 
 
-def _figures(campaign: Campaign, scope: csvs.Scope, redactor: Redactor, timeline: list[csvs.HourRow]) -> dict:
+def _figures(campaign: Campaign, work: Path) -> dict:
+    """The report's figures, from the files already written (never the big tables again)."""
+    timeline = csvs.read_timeline(work / "timeline_hourly.csv")
     memberships = Membership.objects.filter(campaign=campaign)
     return {"requests": sum(r.requests for r in timeline), "tokens_in": sum(r.input_tokens for r in timeline),
             "tokens_out": sum(r.output_tokens for r in timeline), "timeline": timeline,
             "members_total": memberships.count(),
             "members_removed": memberships.filter(active=False).count(),
-            "prompts": csvs.prompt_samples(scope, redactor, limit=20)}
+            "prompts": csvs.prompt_samples(work / "prompt_excerpts.csv", limit=20)}
 
 
 def _write_signals(path: Path, campaign: Campaign, redactor: Redactor) -> None:

@@ -339,7 +339,12 @@ def test_the_reports_figures_agree_with_the_files(built):
     timeline = list(csv.DictReader(io.StringIO(read(built.redacted, "timeline_hourly.csv").decode())))
     assert sum(int(r["requests"]) for r in timeline) == requests == 6 * 3 * 12
     assert json.loads(read(built.redacted, "manifest.json"))["campaign"]["requests"] == requests
-    assert f">{requests:,}<" in read(built.redacted, "report.html").decode()
+    html = read(built.redacted, "report.html").decode()
+    assert f">{requests:,}<" in html
+    prompts = list(csv.DictReader(io.StringIO(read(built.redacted, "prompt_excerpts.csv").decode())))
+    assert len(prompts) > 20  # the report shows the first 20, by time
+    shown = [p["excerpt"] for p in prompts if html.count(p["excerpt"])]
+    assert shown == [p["excerpt"] for p in prompts[:20]]
 
 
 def test_charts_sum_the_timeline_by_hour_weekday_and_day():

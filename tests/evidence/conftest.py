@@ -35,6 +35,7 @@ def make_user(name: str, role: str) -> User:
 
 
 def build_world(tmp_path) -> World:
+    assert_test_database()
     accounts = [account(a, email=EMAILS[a], signup_ip=SIGNUP_IPS[a], signup_country="US", signup_asn=64500,
                         payment_fingerprint="pay_shared_1" if a in MEMBERS else f"pay_{a}",
                         device_fingerprint="dev_shared_9" if a in MEMBERS[:3] else f"dev_{a}",
@@ -84,12 +85,22 @@ def build_world(tmp_path) -> World:
     return World(campaign, lead, analyst, raw)
 
 
+def assert_test_database() -> None:
+    """pytest-django sets up the test database only when a selected test asks for one; a module
+    fixture alone would otherwise write to, then flush, the database DATABASE_URL names."""
+    from django.db import connection
+
+    name = connection.settings_dict["NAME"]
+    assert name.startswith("test_"), f"refusing to touch {name!r}: not a test database"
+
+
 def empty_database() -> None:
     """Flush like pytest-django does, first emptying the tables made by raw SQL migrations
     (campaign_hour's foreign key to campaign makes flush's TRUNCATE fail otherwise)."""
     from django.core.management import call_command
     from django.db import connection
 
+    assert_test_database()
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('campaign_hour') IS NOT NULL")
         extra = ", campaign_hour" if cursor.fetchone()[0] else ""

@@ -51,6 +51,10 @@ class Built:
     packet: EvidencePacket
     clear_packet: EvidencePacket
 
+# Every test here reads the module's database, through ``built`` if not ``db_access``: the
+# mark makes pytest-django set up the test database even when only such tests are selected.
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture(scope="module")
 def built(django_db_setup, django_db_blocker, tmp_path_factory):

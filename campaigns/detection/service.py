@@ -174,7 +174,10 @@ def detect_groups(since=None, until=None, progress=lambda phase, p: None) -> tup
     progress("links", 0.45)
     pairs = links.candidate_pairs(sv, universe)
     mats = links.kind_matrices(sv, universe.size)
-    weights, parts, codes = links.pair_weights(pairs, mats)
+    weights, _parts, _codes = links.pair_weights(pairs, mats)
+    # The per-kind matrices and each pair's per-kind parts (pairs x kinds) are not read again;
+    # at seed they are gigabytes, and scoring's peak comes on top of what is still held.
+    del mats, _parts, _codes
     counts.update(candidate_pairs=int(pairs.shape[0]), links=int((weights >= links.EDGE_THRESHOLD).sum()))
     progress("clusters", 0.65)
     found = clusters.groups(pairs, weights, universe.size, links.EDGE_THRESHOLD)
@@ -187,8 +190,8 @@ def detect_groups(since=None, until=None, progress=lambda phase, p: None) -> tup
     label = explain.Labeller(features.lookup_values("lookup_template"),
                              features.lookup_values("lookup_client_fingerprint"),
                              features.lookup_values("lookup_system_prompt"))
-    strong = weights >= links.EDGE_THRESHOLD
-    sp_, sw = pairs[strong], weights[strong]
+    sp_ = pairs[weights >= links.EDGE_THRESHOLD]
+    del pairs, weights  # only the strong pairs are read from here on
     degree = np.bincount(np.r_[sp_[:, 0], sp_[:, 1]], minlength=universe.size)
     out, scored_all = [], []
     for members in found:

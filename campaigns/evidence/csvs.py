@@ -150,34 +150,43 @@ def _header(fh, columns) -> None:
     fh.write((",".join(columns) + "\n").encode())
 
 
-DIGESTS = "packet_ip_digest"  # temp table on each request stream: the members' addresses and their tokens
+DIGESTS = "packet_ip_digest"  # temp table on each request stream: the addresses met so far and their tokens
+_SLICE = "r.account_id = ANY(%(ids)s) AND r.ts >= %(lo)s AND r.ts < %(hi)s"
 
 
-def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Callable[[float], None] | None = None,
-                   traffic: MemberTraffic | None = None) -> int:
+def write_requests(path: Path, scope: Scope, redactor: Redactor,
+                   progress: Callable[[float], None] | None = None) -> int:
     """All requests of the active members in the window, gzip CSV, in time order (ts, id).
 
     Built by slices of time, not by groups of accounts: a slice reads one stretch of the
     time-ordered heap once. By accounts, every group read pages all over the table, and once
     the database outgrew memory each page was read from disk again for each group.
 
-    With ``traffic`` (the members' grouped requests), each stream connection gets the members'
-    address tokens once, in a temp table; an address it does not hold (a request loaded since
-    the grouping), or every address without it, is digested in the row itself, to the same token.
-    Returns the number of slices.
+    Redacted, each stream digests every address once: before a slice, the addresses it has not
+    met yet go into a temp table with their tokens (the slice's pages, just read, are read again
+    from memory), and the rows take their tokens from there; a campaign behind a proxy pool
+    uses the same few thousand addresses all along. Returns the number of slices.
     """
     end_user = _redacted_sql(redactor, "r.end_user_id", "text")
-    setup = None
+    prepare = None
     if redactor.enabled:
+        # An address the table lacks (a request loaded between the two statements) is digested
+        # in its row, to the same token.
         ip = f"coalesce(d.ip_text, {_redacted_sql(redactor, 'host(r.ip)', 'ip')})"
         net = f"coalesce(d.net_text, {_redacted_sql(redactor, _NET.format('r.ip'), 'net')})"
         ip_join = f"LEFT JOIN {DIGESTS} d ON d.ip = r.ip"
+        new_digests = f"""
+            INSERT INTO {DIGESTS} (ip, ip_text, net_text)
+            SELECT s.ip, {_redacted_sql(redactor, 'host(s.ip)', 'ip')},
+                   {_redacted_sql(redactor, _NET.format('s.ip'), 'net')}
+            FROM (SELECT DISTINCT r.ip FROM request r WHERE {_SLICE}) s
+            WHERE NOT EXISTS (SELECT 1 FROM {DIGESTS} d WHERE d.ip = s.ip)"""
 
-        def setup(conn) -> None:
-            conn.execute(f"CREATE TEMP TABLE {DIGESTS} (ip inet PRIMARY KEY, ip_text text, net_text text)")
-            if traffic is not None:
-                traffic.copy_digests(conn, DIGESTS)
-            conn.execute(f"ANALYZE {DIGESTS}")
+        def prepare(conn, params: dict) -> None:
+            conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DIGESTS} "
+                         "(ip inet PRIMARY KEY, ip_text text, net_text text)")
+            if conn.execute(new_digests, params).rowcount:
+                conn.execute(f"ANALYZE {DIGESTS}")  # so the slice's rows are hash-joined to it
     else:
         ip, net, ip_join = "host(r.ip)", _NET.format("r.ip"), ""
     query = f"""
@@ -200,7 +209,7 @@ def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Calla
           LEFT JOIN lookup_system_prompt sp ON sp.id = r.system_prompt_id
           LEFT JOIN lookup_language lang ON lang.id = r.prompt_lang_id
           {ip_join}
-          WHERE r.account_id = ANY(%(ids)s) AND r.ts >= %(lo)s AND r.ts < %(hi)s
+          WHERE {_SLICE}
           ORDER BY r.ts, r.request_id
         ) TO STDOUT WITH (FORMAT csv)"""
     slices = time_slices(scope)
@@ -208,16 +217,16 @@ def write_requests(path: Path, scope: Scope, redactor: Redactor, progress: Calla
         _header(fh, REQUEST_COLUMNS)
     params = (_params(redactor, ids=scope.account_ids, lo=lo, hi=hi) for lo, hi in slices)
     with open(path, "ab") as out:
-        for done, member in enumerate(_gzip_members(query, params, setup), 1):
+        for done, member in enumerate(_gzip_members(query, params, prepare), 1):
             out.write(member)
             if progress:
                 progress(done / len(slices))
     return len(slices)
 
 
-def _gzip_members(query: str, params: Iterable[dict], setup: Callable | None = None) -> Iterator[bytes]:
+def _gzip_members(query: str, params: Iterable[dict], prepare: Callable | None = None) -> Iterator[bytes]:
     """Each slice's COPY output as one gzip member, produced by REQUEST_STREAMS connections at
-    once and yielded in order; ``setup`` prepares each connection once.
+    once and yielded in order; ``prepare(conn, params)`` runs before each slice's COPY.
 
     PostgreSQL building the rows is the slow side of the requests file, and one backend uses one
     core; concatenated gzip members are one valid gzip stream, so slices can be made apart and
@@ -232,8 +241,8 @@ def _gzip_members(query: str, params: Iterable[dict], setup: Callable | None = N
             opened.append(local.conn)
             # a slice's rows are sorted by time in memory, not in temp files
             local.conn.execute("SET work_mem = '128MB'")
-            if setup:
-                setup(local.conn)
+        if prepare:
+            prepare(local.conn, chunk_params)
         buffer = io.BytesIO()
         with _gzip(buffer) as fh, \
                 local.conn.cursor() as cursor, cursor.copy(query, chunk_params) as copy:
@@ -396,20 +405,17 @@ class MemberTraffic:
     """The members' requests grouped once per account and raw value of every kind, in a temp
     table on a connection of its own, and what is read from it.
 
-    ``start`` groups and writes the request-side rows of infrastructure.csv in a thread, so one
-    core does that while Django's connection writes the account-side files on the other;
-    ``finish_infrastructure`` waits for it and adds the sign-up values. The requests file then
-    takes the members' address tokens from the same table (``copy_digests``), each address
-    digested once, instead of once per request. Use as a context manager: leaving it cancels
-    a grouping still running and closes the connection, which drops the tables.
+    ``start`` groups and writes the request-side rows of infrastructure.csv in a thread, beside
+    the account-side files and then the requests file, which need nothing from it (a core is
+    never left waiting for the grouping); ``finish_infrastructure`` waits for it and adds the
+    sign-up values. Use as a context manager: leaving it cancels a grouping still running and
+    closes the connection, which drops the table.
     """
 
     def __init__(self, scope: Scope, redactor: Redactor) -> None:
         self.scope, self.redactor = scope, redactor
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._job = None
-        self._lock = threading.Lock()  # the request streams share this connection for the digests
-        self._digested = False
         self.conn = side_connection("copycat-packet-traffic")
 
     def __enter__(self) -> MemberTraffic:
@@ -447,25 +453,6 @@ class MemberTraffic:
     def finish_infrastructure(self) -> None:
         self._job.result()
         write_account_infrastructure(self._infra_path, self.scope, self.redactor)
-
-    def copy_digests(self, conn, table: str) -> None:
-        """Copy the members' addresses with their tokens into ``table`` on ``conn`` (a request
-        stream), streamed: each address is digested once, on this connection, however many
-        streams ask. Waits for the grouping."""
-        self._job.result()
-        with self._lock:
-            if not self._digested:
-                ip = _redacted_sql(self.redactor, "host(ip)", "ip")
-                net = _redacted_sql(self.redactor, _NET.format("ip"), "net")
-                self.conn.execute(
-                    f"""CREATE TEMP TABLE {table} AS SELECT ip, {ip} AS ip_text, {net} AS net_text
-                        FROM (SELECT DISTINCT ip FROM {GROUPED} WHERE kind = 'ip' AND ip IS NOT NULL) d""",
-                    _params(self.redactor))
-                self._digested = True
-            with self.conn.cursor() as src, src.copy(f"COPY {table} TO STDOUT (FORMAT binary)") as out, \
-                    conn.cursor() as dst, dst.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as into:
-                for block in out:
-                    into.write(block)
 
 
 def write_account_infrastructure(path: Path, scope: Scope, redactor: Redactor) -> None:

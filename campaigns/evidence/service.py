@@ -231,8 +231,8 @@ def _build_files(work: Path, campaign: Campaign, redactor: Redactor, reason: str
                  snapshot, snapshot_at, progress: Progress) -> dict:
     scope = csvs.scope_for(campaign.pk)
     with csvs.MemberTraffic(scope, redactor) as traffic:
-        # Grouping the members' requests takes one core for a while; the files below read other
-        # tables on Django's connection, so they are written meanwhile.
+        # Grouping the members' requests takes one core for a while; the files below do not
+        # need it, so they are written meanwhile.
         traffic.start(work / "infrastructure.csv")
         progress("members", 0.02)
         csvs.write_members(work / "members.csv", scope, redactor)
@@ -245,11 +245,11 @@ def _build_files(work: Path, campaign: Campaign, redactor: Redactor, reason: str
         csvs.write_prompts(work / "prompt_excerpts.csv", scope, redactor)
         progress("custody", 0.12)
         chain = custody.write_custody(work / "custody.jsonl", campaign.pk, snapshot_event_id, redactor)
-        progress("infrastructure", 0.14)
+        progress("requests", 0.14)
+        csvs.write_requests(work / "requests.csv.gz", scope, redactor,
+                            progress=lambda f: progress("requests", 0.14 + 0.69 * f))
+        progress("infrastructure", 0.83)
         traffic.finish_infrastructure()
-        progress("requests", 0.2)
-        csvs.write_requests(work / "requests.csv.gz", scope, redactor, traffic=traffic,
-                            progress=lambda f: progress("requests", 0.2 + 0.65 * f))
 
     figures = _figures(campaign, work)
     progress("report", 0.85)

@@ -178,7 +178,8 @@ def detect_groups(since=None, until=None, progress=lambda phase, p: None) -> tup
     # The per-kind matrices and each pair's per-kind parts (pairs x kinds) are not read again;
     # at seed they are gigabytes, and scoring's peak comes on top of what is still held.
     del mats, _parts, _codes
-    counts.update(candidate_pairs=int(pairs.shape[0]), links=int((weights >= links.EDGE_THRESHOLD).sum()))
+    strong = weights >= links.EDGE_THRESHOLD
+    counts.update(candidate_pairs=int(pairs.shape[0]), links=int(strong.sum()))
     progress("clusters", 0.65)
     found = clusters.groups(pairs, weights, universe.size, links.EDGE_THRESHOLD)
     counts["clusters"] = len(found)
@@ -190,8 +191,8 @@ def detect_groups(since=None, until=None, progress=lambda phase, p: None) -> tup
     label = explain.Labeller(features.lookup_values("lookup_template"),
                              features.lookup_values("lookup_client_fingerprint"),
                              features.lookup_values("lookup_system_prompt"))
-    sp_ = pairs[weights >= links.EDGE_THRESHOLD]
-    del pairs, weights  # only the strong pairs are read from here on
+    sp_ = pairs[strong]
+    del pairs, weights, strong  # only the strong pairs are read from here on
     degree = np.bincount(np.r_[sp_[:, 0], sp_[:, 1]], minlength=universe.size)
     out, scored_all = [], []
     for members in found:

@@ -154,6 +154,11 @@ DIGESTS = "packet_ip_digest"  # temp table on each request stream: the addresses
 _SLICE = "r.account_id = ANY(%(ids)s) AND r.ts >= %(lo)s AND r.ts < %(hi)s"
 
 
+def _ip_tokens(redactor: Redactor, column: str) -> tuple[str, str]:
+    """SQL of the address's and its network's tokens: the same in a row and in the digest table."""
+    return _redacted_sql(redactor, f"host({column})", "ip"), _redacted_sql(redactor, _NET.format(column), "net")
+
+
 def write_requests(path: Path, scope: Scope, redactor: Redactor,
                    progress: Callable[[float], None] | None = None) -> int:
     """All requests of the active members in the window, gzip CSV, in time order (ts, id).
@@ -172,13 +177,12 @@ def write_requests(path: Path, scope: Scope, redactor: Redactor,
     if redactor.enabled:
         # An address the table lacks (a request loaded between the two statements) is digested
         # in its row, to the same token.
-        ip = f"coalesce(d.ip_text, {_redacted_sql(redactor, 'host(r.ip)', 'ip')})"
-        net = f"coalesce(d.net_text, {_redacted_sql(redactor, _NET.format('r.ip'), 'net')})"
+        in_row = _ip_tokens(redactor, "r.ip")
+        ip, net = f"coalesce(d.ip_text, {in_row[0]})", f"coalesce(d.net_text, {in_row[1]})"
         ip_join = f"LEFT JOIN {DIGESTS} d ON d.ip = r.ip"
         new_digests = f"""
             INSERT INTO {DIGESTS} (ip, ip_text, net_text)
-            SELECT s.ip, {_redacted_sql(redactor, 'host(s.ip)', 'ip')},
-                   {_redacted_sql(redactor, _NET.format('s.ip'), 'net')}
+            SELECT s.ip, {", ".join(_ip_tokens(redactor, "s.ip"))}
             FROM (SELECT DISTINCT r.ip FROM request r WHERE {_SLICE}) s
             WHERE NOT EXISTS (SELECT 1 FROM {DIGESTS} d WHERE d.ip = s.ip)"""
 
